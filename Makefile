@@ -1,0 +1,57 @@
+# CRIU 4.1.1 with built-in checkpoint encryption: a patch set and an in-tree
+# module over the pristine upstream tarball.  See README.md.
+
+# Debian's python3 (with google.protobuf, yaml, asciidoc) before any other
+export PATH := /usr/sbin:/usr/bin:/sbin:/bin:$(PATH)
+
+TREE	:= build/criu
+BIN	:= build/bin
+PYTHON	:= /usr/bin/python3
+JOBS	?= $(shell nproc)
+CRIU_MAKE := $(MAKE) -C $(TREE) -j$(JOBS) PYTHON=$(PYTHON)
+PREFIX	?= /usr/local
+
+all: build
+.PHONY: all
+
+deps:
+	@scripts/deps.sh
+.PHONY: deps
+
+tree: deps
+	@scripts/tree.sh sync
+.PHONY: tree
+
+build: tree
+	@$(CRIU_MAKE) criu lib crit
+	@$(CRIU_MAKE) -C test/zdtm all >build/zdtm-build.log 2>&1 || \
+		{ tail -20 build/zdtm-build.log; exit 1; }
+	@scripts/entry-points.sh
+.PHONY: build
+
+# Turn the commits of build/criu on top of the pristine tree into patches/.
+patches:
+	@scripts/tree.sh patches
+.PHONY: patches
+
+# Check that patches/ on the pristine tarball gives exactly build/criu.
+verify-tree:
+	@scripts/tree.sh verify
+.PHONY: verify-tree
+
+demo: build
+	@scripts/demo.sh
+.PHONY: demo
+
+test: build
+	@scripts/run-tests.sh
+.PHONY: test
+
+install: build
+	@$(CRIU_MAKE) SKIP_PIP_INSTALL=1 PREFIX=$(PREFIX) install-criu install-man install-lib
+	@scripts/entry-points.sh install $(PREFIX)
+.PHONY: install
+
+clean:
+	rm -rf $(TREE) $(BIN)
+.PHONY: clean

@@ -1,0 +1,55 @@
+#!/bin/bash
+# 'make test': CRIU's unit tests, the project's end-to-end tests
+# (test/e2e/t-*.sh) and the zdtm subset of test/ci-tests.txt, all through the
+# real binaries.  Prints one "ok - ..." or "not ok - ..." line per result and
+# ends with "N passed, N failed"; exits non-zero on any failure.
+#
+#   ZDTM=0 scripts/run-tests.sh    skip the zdtm subset
+#   E2E='net tree' ...             run only test/e2e/t-net.sh and t-tree.sh
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/test/e2e/lib.sh"
+logs="$top/build/test-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+pass=0
+fail=0
+
+count() { # $1: file of result lines
+	pass=$((pass + $(grep -c '^ok - ' "$1")))
+	fail=$((fail + $(grep -c '^not ok - ' "$1")))
+}
+
+# CRIU's own unit tests (criu/unittest)
+if make -C "$top/build/criu" unittest >"$logs/unittest.log" 2>&1 && grep -qx OK "$logs/unittest.log"; then
+	echo "ok - criu unittest" | tee "$logs/unittest.res"
+else
+	tail -n 5 "$logs/unittest.log" | sed 's/^/    # /'
+	echo "not ok - criu unittest" | tee "$logs/unittest.res"
+fi
+count "$logs/unittest.res"
+
+for t in "$top"/test/e2e/t-*.sh; do
+	name=$(basename "$t" .sh)
+	name=${name#t-}
+	if [ -n "${E2E:-}" ] && ! grep -qw -- "$name" <<<"$E2E"; then
+		continue
+	fi
+	bash "$t" 2>"$logs/$name.err" | tee "$logs/$name.res"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" != 0 ] && ! grep -q '^not ok - ' "$logs/$name.res"; then
+		tail -n 5 "$logs/$name.err" | sed 's/^/    # /'
+		echo "not ok - $name: exited with $rc" | tee -a "$logs/$name.res"
+	fi
+	count "$logs/$name.res"
+done
+
+# The zdtm subset.  One zdtm.py run per test, so that a hang or a failure
+# of one test is that test's alone (zdtm.py -F silently drops --keep-going).
+if [ "${ZDTM:-1}" != 0 ]; then
+	"$top/scripts/zdtm-subset.sh" | tee "$logs/zdtm.res"
+	count "$logs/zdtm.res"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]

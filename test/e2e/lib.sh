@@ -1,0 +1,87 @@
+# Helpers shared by the demo and the end-to-end tests (sourced, bash).
+#
+# Every criu call runs under a timeout, and every workload runs in its own
+# pid namespace (PID 1 of this machine reaps orphans slowly, and containers
+# are in their own pid namespace anyway).  Processes are only ever killed by
+# the pids these helpers recorded.
+
+E2E_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CRIU=${CRIU:-$E2E_TOP/build/bin/criu}
+CRIT=${CRIT:-$E2E_TOP/build/bin/crit}
+CRIU_TIMEOUT=${CRIU_TIMEOUT:-120}
+export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+
+E2E_PIDS=""
+
+criu_t() {
+	timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" "$@"
+}
+
+# Compile a C helper of test/e2e into build/e2e; prints the binary's path.
+e2e_cc() {
+	local src="$E2E_TOP/test/e2e/$1.c" out="$E2E_TOP/build/e2e/$1"
+	mkdir -p "$E2E_TOP/build/e2e"
+	if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+		gcc -O2 -Wall -Werror -o "$out" "$src" || return 1
+	fi
+	echo "$out"
+}
+
+# Start "$@" as PID 1 of a new pid namespace, in a session of its own and
+# with no terminal; prints the host pid of the workload.
+start_in_pidns() {
+	local upid pid i
+	unshare --pid --fork setsid "$@" </dev/null >/dev/null 2>&1 &
+	upid=$!
+	E2E_PIDS="$E2E_PIDS $upid"
+	for i in $(seq 100); do
+		pid=$(cat /proc/$upid/task/$upid/children 2>/dev/null | cut -d' ' -f1)
+		[ -n "$pid" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] || return 1
+	E2E_PIDS="$E2E_PIDS $pid"
+	echo "$pid"
+}
+
+# Remember a pid (a restored task) for e2e_cleanup.
+track_pid() {
+	E2E_PIDS="$E2E_PIDS $1"
+}
+
+# Wait up to $2 seconds (default 5) for the command $1 to succeed.
+wait_for() {
+	local i n=$((${2:-5} * 10))
+	for i in $(seq "$n"); do
+		eval "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+e2e_cleanup() {
+	local p
+	for p in $E2E_PIDS; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	E2E_PIDS=""
+}
+
+# Test results, one line each, counted by scripts/run-tests.sh.
+T_FAILED=0
+ok() { echo "ok - $*"; }
+not_ok() {
+	echo "not ok - $*"
+	T_FAILED=1
+}
+# check NAME COMMAND...: one result from a command's exit status
+check() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+# Show the errors of a criu log, for a failed test's output.
+show_log_errors() {
+	grep -E 'Error|Warn' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE' | tail -n 5 | sed 's/^/    # /'
+}
