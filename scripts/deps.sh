@@ -8,8 +8,9 @@ gcc make pkg-config git xz-utils ca-certificates procps iproute2 util-linux
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libprotobuf-dev
 libnl-3-dev libnl-route-3-dev libnet1-dev libcap-dev libbsd-dev
 libgnutls28-dev nettle-dev libgmp-dev libnftables-dev libbpf-dev libaio-dev
-uuid-dev libdrm-dev
+uuid-dev libdrm-dev libsodium-dev
 python3 python3-protobuf python3-yaml python3-cryptography python3-junit.xml
+python3-cryptography-vectors
 iptables gnutls-bin
 asciidoc-base xmlto
 "

@@ -1,6 +1,7 @@
 #!/bin/bash
 # 'make test': CRIU's unit tests, the project's end-to-end tests
-# (test/e2e/t-*.sh) and the zdtm subset of test/ci-tests.txt, all through the
+# (test/e2e/t-*.sh) and the zdtm subset of test/ci-tests.txt (plain and
+# with --encrypt), all through the
 # real binaries.  Prints one "ok - ..." or "not ok - ..." line per result and
 # ends with "N passed, N failed"; exits non-zero on any failure.
 #
@@ -46,9 +47,12 @@ done
 
 # The zdtm subset.  One zdtm.py run per test, so that a hang or a failure
 # of one test is that test's alone (zdtm.py -F silently drops --keep-going).
+# Run twice: plain, and with encrypted checkpoints.
 if [ "${ZDTM:-1}" != 0 ]; then
 	"$top/scripts/zdtm-subset.sh" | tee "$logs/zdtm.res"
 	count "$logs/zdtm.res"
+	"$top/scripts/zdtm-subset.sh" --encrypt | tee "$logs/zdtm-encrypt.res"
+	count "$logs/zdtm-encrypt.res"
 fi
 
 echo "$pass passed, $fail failed"

@@ -8,11 +8,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 logs="$top/build/test-logs/zdtm"
 mkdir -p "$logs"
 cd "$top/build/criu/test" || exit 1
+tag=$(echo "$*" | tr -cs 'a-z0-9' '-' | sed 's/^-*//; s/-*$//')
 
 grep -v '^\s*#' "$top/test/ci-tests.txt" | while read -r t flavour _; do
 	[ -n "$t" ] || continue
 	flavour=${flavour:-uns}
-	log="$logs/$(basename "$t").$flavour.log"
+	log="$logs/$(basename "$t").$flavour${tag:+.$tag}.log"
 	name="zdtm $t ($flavour${*:+ $*})"
 	if timeout -k 10 600 python3 zdtm.py run -f "$flavour" -t "$t" "$@" </dev/null >"$log" 2>&1 &&
 		grep -q "Test $t PASS" "$log"; then

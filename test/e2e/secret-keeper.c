@@ -4,7 +4,9 @@
  * logging one line a tick, so that a restored copy shows it carried on from
  * where it was and that the secret is still in its memory.
  *
- * usage: secret-keeper SECRET_FILE LOG_FILE
+ * usage: secret-keeper SECRET_FILE LOG_FILE [fork]
+ * With "fork", a child process keeps a copy of the secret too (and does
+ * nothing else), so that the checkpoint holds two tasks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +29,8 @@ int main(int argc, char **argv)
 	unsigned check;
 	FILE *f, *log;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s SECRET_FILE LOG_FILE\n", argv[0]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s SECRET_FILE LOG_FILE [fork]\n", argv[0]);
 		return 2;
 	}
 	f = fopen(argv[1], "r");
@@ -49,6 +51,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(log, NULL, _IOLBF, 0);
+	if (argc > 3 && !strcmp(argv[3], "fork") && fork() == 0)
+		for (;;)
+			pause();
 	for (;;) {
 		tick++;
 		fprintf(log, "tick %lu: secret of %zu bytes %s\n", tick, strlen(secret),

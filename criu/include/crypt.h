@@ -1,0 +1,83 @@
+#ifndef __CR_CRYPT_H__
+#define __CR_CRYPT_H__
+
+/*
+ * Checkpoint encryption; the format is in Documentation/encryption.txt.
+ * Three layers, one file each:
+ *
+ *   crypt-key.c     the checkpoint key: made at dump and wrapped for the
+ *                   recipient's RSA key (cipher.img), unwrapped at
+ *                   restore; every other key is derived from it.
+ *   crypt-stream.c  the authenticated stream that seals every image but
+ *                   the page images (ChaCha20-Poly1305, 64 KiB chunks).
+ *   crypt-image.c   the hooks in CRIU's image I/O: cipher.img, which
+ *                   image is sealed, pipes for users of raw image fds.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CRYPT_FORMAT	 1
+#define CRYPT_KEY_LEN	 32
+#define CRYPT_ID_LEN	 16
+#define CRYPT_HASH_LEN	 32
+#define CRYPT_WRAP_ALG	 "rsa-oaep-sha256"
+#define CRYPT_STREAM_ALG "chacha20-poly1305-64k"
+#define CRYPT_PAGES_ALG	 "none"
+#define CRYPT_CIPHER_IMG "cipher.img"
+#define CRYPT_MIN_RSA	 2048
+
+/* the stream (crypt-stream.c) */
+#define CRYPT_CHUNK	 (64 << 10)
+#define CRYPT_TAG_LEN	 16
+#define CRYPT_IV_LEN	 12
+#define CRYPT_MAGIC_LEN	 8
+#define CRYPT_NONCE_LEN	 16
+#define CRYPT_HDR_LEN	 (CRYPT_MAGIC_LEN + CRYPT_NONCE_LEN)
+
+struct CipherEntry;
+
+/* The keys of one checkpoint, that is of one images directory. */
+struct crypt_ctx {
+	uint8_t id[CRYPT_ID_LEN];    /* checkpoint id, public */
+	uint8_t prk[CRYPT_KEY_LEN];  /* HKDF-Extract(salt = id, checkpoint key) */
+};
+
+/* crypt-key.c */
+extern struct crypt_ctx *crypt_ctx_new(const char *cert_path, struct CipherEntry *ce);
+extern struct crypt_ctx *crypt_ctx_open(const struct CipherEntry *ce, const char *key_path, const char *img);
+extern void crypt_ctx_free(struct crypt_ctx *ctx);
+extern void crypt_entry_free(struct CipherEntry *ce);
+extern int crypt_init(void);
+extern void crypt_derive(const struct crypt_ctx *ctx, const char *label, const void *data, size_t data_len,
+			 uint8_t *out, size_t len);
+extern void crypt_wipe(void *p, size_t len);
+extern void crypt_hkdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len, uint8_t *prk);
+extern void crypt_hkdf_expand(const uint8_t *prk, const uint8_t *info, size_t info_len, uint8_t *out, size_t len);
+
+struct rsa_public_key;
+struct rsa_private_key;
+extern int crypt_oaep_encrypt(const struct rsa_public_key *pub, const uint8_t *msg, size_t msg_len, uint8_t *out);
+extern int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_private_key *priv,
+			      const uint8_t *in, size_t in_len, uint8_t *msg, size_t *msg_len);
+
+/* crypt-stream.c */
+struct crypt_stream;
+extern struct crypt_stream *crypt_stream_open_write(const struct crypt_ctx *ctx, int fd, const char *name);
+extern int crypt_stream_write(struct crypt_stream *s, const void *buf, size_t len);
+extern int crypt_stream_close_write(struct crypt_stream *s);
+extern struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, int fd, const char *name);
+extern ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len);
+extern off_t crypt_stream_size(const struct crypt_stream *s);
+extern void crypt_stream_free(struct crypt_stream *s);
+
+/* crypt-image.c */
+struct cr_img;
+struct crypt_file;
+extern int crypt_dump_init(void);
+extern void crypt_dump_fail(void);
+extern int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path);
+
+#endif /* __CR_CRYPT_H__ */

@@ -1,0 +1,142 @@
+# Encrypted checkpoints of a real process tree through the real binaries:
+# dump --encrypt and restore with the key; every image but the page images
+# is sealed; bad certificates and keys are refused with one clear line; a
+# tampered, truncated, swapped or foreign image is refused by restore,
+# which then leaves no process behind and the images as they were.
+. "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d /tmp/e2e-encrypt.XXXXXX)
+trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+keeper=$(e2e_cc secret-keeper)
+pki="$E2E_TOP/build/pki"
+"$E2E_TOP/test/pki/make-keys.sh" "$pki" || not_ok "encrypt: test keys made"
+last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
+# the workload's secret file path marks its processes (and only them)
+marker="$tmp/secret"
+
+start() {
+	secret="s3cr3t-$RANDOM$RANDOM$RANDOM"
+	echo "$secret" >"$marker"
+	: >"$tmp/log"
+	pid=$(start_in_pidns "$keeper" "$marker" "$tmp/log" fork)
+	wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 10
+}
+running() { # any process of the workload alive?
+	grep -lsF "$marker" /proc/[0-9]*/cmdline >/dev/null
+}
+dump() { # dir, extra options
+	local d=$1
+	shift
+	mkdir -p "$d"
+	criu_t dump -t "$pid" -D "$d" -o dump.log -v4 "$@"
+}
+restore() { # dir, extra options; the restored pid goes to dir/pid
+	local d=$1
+	shift
+	criu_t restore -D "$d" -d -o restore.log -v4 --pidfile "$d/pid" "$@"
+}
+
+# 1. bad recipients: the dump fails at once and the process keeps running
+start
+for c in ec small missing; do
+	case $c in
+	ec) cert="$pki/ec-cert.pem" want="not RSA" ;;
+	small) cert="$pki/small-cert.pem" want="has 1024 bits, at least 2048" ;;
+	missing) cert="$tmp/nothing.pem" want="can't read" ;;
+	esac
+	d="$tmp/bad-$c"
+	if dump "$d" --encrypt --tls-cert "$cert"; then
+		not_ok "encrypt: dump for a $c certificate is refused (it succeeded)"
+	else
+		line=$(grep -F "$cert: " "$d/dump.log" | head -n 1)
+		check "encrypt: dump for a $c certificate is refused: ${line#*crypt: }" grep -q "$want" <<<"$line"
+	fi
+	check "encrypt: after that, the process still runs" running
+	check "encrypt: ... and no cipher.img is left" test ! -e "$d/cipher.img"
+done
+
+# 2. an encrypted dump and restore
+if dump "$tmp/a" --encrypt --tls-cert "$pki/cert.pem"; then
+	ok "encrypt: dump --encrypt"
+else
+	not_ok "encrypt: dump --encrypt"
+	show_log_errors "$tmp/a/dump.log"
+fi
+plain=""
+for f in "$tmp"/a/*.img; do
+	case $(basename "$f") in
+	cipher.img | pages-*.img | stats-*) continue ;;
+	esac
+	[ "$(head -c 8 "$f")" = CRIUSEAL ] || plain="$plain $(basename "$f")"
+done
+check "encrypt: every image but cipher.img and the pages is sealed${plain:+ (not:$plain)}" test -z "$plain"
+leaks=$(grep -lF "$secret" "$tmp"/a/*.img | xargs -r -n1 basename | grep -v '^pages-' | tr '\n' ' ')
+check "encrypt: the secret is in no image but the page images${leaks:+ (found in $leaks)}" test -z "$leaks"
+
+# a second checkpoint of the same process, for foreign images
+if restore "$tmp/a" --tls-key "$pki/key.pem"; then
+	ok "encrypt: restore with the key"
+	track_pid "$(cat "$tmp/a/pid")"
+	before=$(last_tick)
+	wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
+	check "encrypt: the restored process counts on" test "$(last_tick)" -gt "$before"
+	pid=$(cat "$tmp/a/pid")
+	dump "$tmp/b" --encrypt --tls-cert "$pki/cert.pem" || not_ok "encrypt: a second dump"
+else
+	not_ok "encrypt: restore with the key"
+	show_log_errors "$tmp/a/restore.log"
+fi
+
+# 3. keys at restore
+try_restore() { # name, dir, expected error, options
+	local name=$1 d=$2 want=$3 line
+	shift 3
+	rm -f "$d/pid"
+	local sum=$(cd "$d" && ls | grep -v '\.log$' | xargs cat | md5sum)
+	if restore "$d" "$@"; then
+		not_ok "encrypt: $name is refused (restore succeeded)"
+		track_pid "$(cat "$d/pid")"
+		return
+	fi
+	line=$(grep -E "Error .*$want" "$d/restore.log" | head -n 1)
+	check "encrypt: $name is refused: ${line#*crypt: }" test -n "$line"
+	check "encrypt: ... no restored process is left" not running
+	check "encrypt: ... the images are as they were" \
+		test "$(cd "$d" && ls | grep -v '\.log$' | xargs cat | md5sum)" = "$sum"
+}
+not() { ! "$@"; }
+try_restore "restore without the key" "$tmp/b" "private/key.pem: can't read" --tls-key /nonexistent/private/key.pem
+try_restore "restore with another key" "$tmp/b" "encrypted for another key" --tls-key "$pki/other-key.pem"
+try_restore "restore with an EC key" "$tmp/b" "not RSA" --tls-key "$pki/ec-key.pem"
+
+# 4. tampering, image by image
+for f in "$tmp"/b/*.img; do
+	img=$(basename "$f")
+	case $img in pages-*.img | stats-*) continue ;; esac
+	kind=${img%%-*}
+	for how in flip truncate swap foreign; do
+		t="$tmp/t"
+		rm -rf "$t"
+		cp -a "$tmp/b" "$t"
+		case $how in
+		flip)
+			size=$(stat -c %s "$t/$img")
+			printf '\x5a' | dd of="$t/$img" bs=1 seek=$((size / 2)) conv=notrunc status=none
+			want="$img: " ;;
+		truncate)
+			truncate -s -1 "$t/$img"
+			want="$img: " ;;
+		swap)
+			other=$(cd "$t" && ls "$kind"-*.img 2>/dev/null | grep -vx "$img" | head -n 1)
+			[ -n "$other" ] || continue
+			mv "$t/$img" "$t/swap" && mv "$t/$other" "$t/$img" && mv "$t/swap" "$t/$other"
+			want="($img|$other): " ;;
+		foreign)
+			cp "$tmp/a/$img" "$t/$img" 2>/dev/null || continue
+			want="$img: "
+			# another checkpoint's key: the first image read fails
+			[ "$img" = cipher.img ] && want="\.img: authentication failed" ;;
+		esac
+		try_restore "$how of $img" "$t" "$want" --tls-key "$pki/key.pem"
+	done
+done
+exit $T_FAILED

@@ -1,0 +1,587 @@
+/*
+ * Unit tests of the encryption module (criu/crypt-key.c, crypt-stream.c),
+ * linked against the module itself.  Prints one "ok - ..." or
+ * "not ok - ..." line per check.
+ *
+ *   crypt-unit kat VECTORS_DIR    known answers from python3-cryptography-vectors:
+ *                                 ChaCha20-Poly1305 (RFC 8439 and others),
+ *                                 HKDF-SHA256 (RFC 5869), RSA-OAEP-SHA256
+ *   crypt-unit stream DIR         framing of the authenticated stream
+ *   crypt-unit new CERT           make a cipher.img entry, print its fields
+ *                                 (for a cross-check with Python)
+ *   crypt-unit open KEY FIELDS... open an entry made elsewhere, print the
+ *                                 key derived for "core-1.img" and nonce 0
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gmp.h>
+#include <nettle/bignum.h>
+#include <nettle/rsa.h>
+#include <sodium.h>
+
+#include "log.h"
+#include "crypt.h"
+#include "images/cipher.pb-c.h"
+
+static int failed;
+
+/* criu's logging, for the module: errors go to stderr */
+void print_on_level(unsigned int loglevel, const char *format, ...)
+{
+	va_list args;
+
+	if (loglevel > LOG_WARN)
+		return;
+	va_start(args, format);
+	vfprintf(stderr, format, args);
+	va_end(args);
+}
+
+static void result(int ok, const char *fmt, ...)
+{
+	va_list args;
+
+	printf(ok ? "ok - " : "not ok - ");
+	va_start(args, fmt);
+	vprintf(fmt, args);
+	va_end(args);
+	printf("\n");
+	if (!ok)
+		failed = 1;
+}
+
+/* Hex to bytes; an odd number of digits is read as if a 0 led them. */
+static size_t unhex(const char *s, uint8_t *out, size_t max)
+{
+	size_t digits = strspn(s, "0123456789abcdefABCDEF"), n = 0;
+
+	if (digits % 2 && max) {
+		sscanf(s, "%1hhx", &out[n++]);
+		s++;
+		digits--;
+	}
+	for (; digits && n < max; digits -= 2, s += 2)
+		sscanf(s, "%2hhx", &out[n++]);
+	return n;
+}
+
+static void hex(const uint8_t *p, size_t len)
+{
+	while (len--)
+		printf("%02x", *p++);
+}
+
+static char *trim(char *s)
+{
+	char *e = s + strlen(s);
+
+	while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' '))
+		*--e = '\0';
+	while (*s == ' ')
+		s++;
+	return s;
+}
+
+/* "Name = value" records, each starting at its "COUNT = n" line */
+struct record {
+	char name[16][32];
+	char *value[16];
+	int n;
+};
+
+/* The value of the first of the names given ("a|b|c") that the record has */
+static const char *rec_get(struct record *r, const char *names)
+{
+	char buf[128], *name, *save;
+	int i;
+
+	snprintf(buf, sizeof(buf), "%s", names);
+	for (name = strtok_r(buf, "|", &save); name; name = strtok_r(NULL, "|", &save))
+		for (i = 0; i < r->n; i++)
+			if (!strcasecmp(r->name[i], name))
+				return r->value[i];
+	return NULL;
+}
+
+/* a hex field, or a "quoted string" as boringssl's vectors have */
+static size_t rec_bytes(struct record *r, const char *names, uint8_t *out, size_t max)
+{
+	const char *v = rec_get(r, names) ?: "";
+	size_t len;
+
+	if (*v != '"')
+		return unhex(v, out, max);
+	len = strlen(v + 1);
+	if (len && v[len] == '"')
+		len--;
+	len = len < max ? len : max;
+	memcpy(out, v + 1, len);
+	return len;
+}
+
+static void rec_add(struct record *r, char *s)
+{
+	char *eq = strchr(s, '=');
+
+	if (!eq || r->n == 16)
+		return;
+	*eq = '\0';
+	snprintf(r->name[r->n], sizeof(r->name[0]), "%s", trim(s));
+	r->value[r->n++] = strdup(trim(eq + 1));
+}
+
+static int next_record(FILE *f, struct record *r)
+{
+	static char *line;
+	static size_t cap;
+	int i;
+
+	for (i = 0; i < r->n; i++)
+		free(r->value[i]);
+	r->n = 0;
+	if (line && !strncmp(line, "COUNT", 5))
+		rec_add(r, line); /* the line that ended the previous record */
+	while (getline(&line, &cap, f) > 0) {
+		char *s = trim(line);
+
+		if (!*s || *s == '#' || *s == '[')
+			continue;
+		if (!strncmp(s, "COUNT", 5) && r->n) {
+			memmove(line, s, strlen(s) + 1);
+			return 1;
+		}
+		rec_add(r, s);
+	}
+	line[0] = '\0';
+	return r->n > 0;
+}
+
+static FILE *open_vectors(const char *dir, const char *name)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "r");
+	if (!f)
+		result(0, "vectors %s: can't open %s", name, path);
+	return f;
+}
+
+/* ChaCha20-Poly1305 through the very call crypt-stream.c makes */
+static void kat_chacha(const char *dir, const char *file)
+{
+	static uint8_t key[64], iv[64], aad[1024], pt[4096], ct[4096], tag[64], out[4096];
+	int count = 0, bad = 0;
+	struct record r = {};
+	FILE *f = open_vectors(dir, file);
+
+	if (!f)
+		return;
+	while (next_record(f, &r)) {
+		const char *res = rec_get(&r, "Result");
+		size_t klen, ivlen, alen, plen, clen, tlen;
+		int fail_expected = res && strstr(res, "ERROR");
+
+		if (!rec_get(&r, "Key") || !rec_get(&r, "IV|NONCE") || !rec_get(&r, "Tag"))
+			continue;
+		klen = rec_bytes(&r, "Key", key, sizeof(key));
+		ivlen = rec_bytes(&r, "IV|NONCE", iv, sizeof(iv));
+		alen = rec_bytes(&r, "AAD|AD", aad, sizeof(aad));
+		plen = rec_bytes(&r, "Plaintext|IN", pt, sizeof(pt));
+		clen = rec_bytes(&r, "Ciphertext|CT", ct, sizeof(ct));
+		tlen = rec_bytes(&r, "Tag", tag, sizeof(tag));
+		if (klen != 32 || ivlen != 12 || tlen != 16 || plen != clen)
+			continue; /* another variant (e.g. XChaCha, short tags) */
+		count++;
+		if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(out, NULL, ct, clen, tag, aad, alen, iv, key)) {
+			bad |= !fail_expected;
+			continue;
+		}
+		bad |= fail_expected || memcmp(out, pt, plen);
+		if (!fail_expected) {
+			uint8_t t2[16];
+
+			crypto_aead_chacha20poly1305_ietf_encrypt_detached(out, t2, NULL, pt, plen, aad, alen, NULL, iv,
+									   key);
+			bad |= memcmp(out, ct, clen) || memcmp(t2, tag, 16);
+		}
+	}
+	fclose(f);
+	result(count > 0 && !bad, "ChaCha20-Poly1305 known answers of %s (%d vectors)", file, count);
+}
+
+static void kat_hkdf(const char *dir)
+{
+	uint8_t ikm[256], salt[256], info[256], prk[32], want_prk[32], want[256], out[256];
+	int count = 0, bad = 0;
+	struct record r = {};
+	FILE *f = open_vectors(dir, "KDF/rfc-5869-HKDF-SHA256.txt");
+
+	if (!f)
+		return;
+	while (next_record(f, &r)) {
+		size_t ilen, slen, nlen, olen;
+
+		if (!rec_get(&r, "OKM") || !rec_get(&r, "PRK"))
+			continue;
+		ilen = unhex(rec_get(&r, "IKM"), ikm, sizeof(ikm));
+		slen = unhex(rec_get(&r, "salt") ?: "", salt, sizeof(salt));
+		nlen = unhex(rec_get(&r, "info") ?: "", info, sizeof(info));
+		unhex(rec_get(&r, "PRK"), want_prk, sizeof(want_prk));
+		olen = unhex(rec_get(&r, "OKM"), want, sizeof(want));
+		count++;
+		/* RFC 5869: an absent salt is HashLen zeros */
+		if (!slen) {
+			memset(salt, 0, 32);
+			slen = 32;
+		}
+		crypt_hkdf_extract(salt, slen, ikm, ilen, prk);
+		crypt_hkdf_expand(prk, info, nlen, out, olen);
+		bad |= memcmp(prk, want_prk, 32) || memcmp(out, want, olen);
+	}
+	fclose(f);
+	result(count > 0 && !bad, "HKDF-SHA256 known answers of RFC 5869 (%d vectors)", count);
+}
+
+/* RSA-OAEP-SHA256 decryption of the vectors' ciphertexts with their keys */
+static void kat_oaep(const char *dir)
+{
+	const char *file = "asymmetric/RSA/oaep-custom/oaep-sha256-sha256.txt";
+	char *line = NULL, field[64] = "";
+	uint8_t buf[1024], msg[1024], want[1024];
+	size_t cap = 0, len, want_len = 0;
+	int count = 0, bad = 0, priv_section = 0;
+	struct rsa_public_key pub;
+	struct rsa_private_key priv;
+	FILE *f = open_vectors(dir, file);
+
+	if (!f)
+		return;
+	rsa_public_key_init(&pub);
+	rsa_private_key_init(&priv);
+	while (getline(&line, &cap, f) > 0) {
+		char *s = trim(line);
+
+		if (!strncmp(s, "# ", 2)) {
+			if (!strcmp(s, "# Private key"))
+				priv_section = 1;
+			else if (!strcmp(s, "# Public key"))
+				priv_section = 0;
+			if (s[strlen(s) - 1] == ':')
+				snprintf(field, sizeof(field), "%s", s + 2);
+			continue;
+		}
+		if (!*s || *s == '#')
+			continue;
+		len = unhex(s, buf, sizeof(buf));
+		if (priv_section && !strcmp(field, "Modulus:"))
+			nettle_mpz_set_str_256_u(pub.n, len, buf);
+		else if (priv_section && !strcmp(field, "Public exponent:"))
+			nettle_mpz_set_str_256_u(pub.e, len, buf);
+		else if (!strcmp(field, "Prime 1:"))
+			nettle_mpz_set_str_256_u(priv.p, len, buf);
+		else if (!strcmp(field, "Prime 2:"))
+			nettle_mpz_set_str_256_u(priv.q, len, buf);
+		else if (!strcmp(field, "Prime exponent 1:"))
+			nettle_mpz_set_str_256_u(priv.a, len, buf);
+		else if (!strcmp(field, "Prime exponent 2:"))
+			nettle_mpz_set_str_256_u(priv.b, len, buf);
+		else if (!strcmp(field, "Coefficient:")) {
+			nettle_mpz_set_str_256_u(priv.c, len, buf);
+			bad |= !rsa_public_key_prepare(&pub) || !rsa_private_key_prepare(&priv);
+		} else if (!strcmp(field, "Message:")) {
+			memcpy(want, buf, len);
+			want_len = len;
+		} else if (!strcmp(field, "Encryption:")) {
+			size_t mlen = sizeof(msg);
+
+			count++;
+			if (crypt_oaep_decrypt(&pub, &priv, buf, len, msg, &mlen) || mlen != want_len ||
+			    memcmp(msg, want, mlen))
+				bad = 1;
+			/* and the same ciphertext with one bit flipped is refused */
+			buf[len / 2] ^= 1;
+			mlen = sizeof(msg);
+			if (!crypt_oaep_decrypt(&pub, &priv, buf, len, msg, &mlen))
+				bad = 1;
+			/* our own encryption round-trips with the same key */
+			if (crypt_oaep_encrypt(&pub, want, want_len, buf) ||
+			    (mlen = sizeof(msg), crypt_oaep_decrypt(&pub, &priv, buf, pub.size, msg, &mlen)) ||
+			    mlen != want_len || memcmp(msg, want, mlen))
+				bad = 1;
+		}
+		field[0] = '\0';
+	}
+	free(line);
+	fclose(f);
+	rsa_public_key_clear(&pub);
+	rsa_private_key_clear(&priv);
+	result(count > 0 && !bad, "RSA-OAEP-SHA256 known answers, tampering and round trips (%d vectors)", count);
+}
+
+static struct crypt_ctx *test_ctx(void)
+{
+	static struct crypt_ctx ctx;
+
+	randombytes_buf(&ctx, sizeof(ctx));
+	return &ctx;
+}
+
+/* Write len pseudo-random bytes to DIR/name through the stream, as pieces of odd sizes. */
+static int stream_write_file(struct crypt_ctx *ctx, const char *dir, const char *name, const uint8_t *data,
+			     size_t len)
+{
+	struct crypt_stream *s;
+	char path[4096];
+	size_t off = 0, piece = 1;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -1;
+	s = crypt_stream_open_write(ctx, fd, name);
+	if (!s) {
+		close(fd);
+		return -1;
+	}
+	while (off < len && !ret) {
+		size_t n = piece < len - off ? piece : len - off;
+
+		ret = crypt_stream_write(s, data + off, n);
+		off += n;
+		piece = piece * 7 + 3;
+	}
+	ret |= crypt_stream_close_write(s);
+	crypt_stream_free(s);
+	close(fd);
+	return ret;
+}
+
+/* Read DIR/path back as name; 0 if it authenticates and equals data. */
+static int stream_read_file(struct crypt_ctx *ctx, const char *dir, const char *path, const char *name,
+			    const uint8_t *data, size_t len)
+{
+	struct crypt_stream *s;
+	char full[4096];
+	uint8_t *buf = malloc(len + 1);
+	size_t got = 0;
+	ssize_t n;
+	int fd, ret = -1;
+
+	snprintf(full, sizeof(full), "%s/%s", dir, path);
+	fd = open(full, O_RDONLY);
+	if (fd < 0 || !buf)
+		goto out;
+	s = crypt_stream_open_read(ctx, fd, name);
+	if (!s)
+		goto out;
+	if (crypt_stream_size(s) != (off_t)len)
+		goto out_s;
+	while ((n = crypt_stream_read(s, buf + got, (len + 1 - got) < 5000 ? len + 1 - got : 5000)) > 0)
+		got += n;
+	if (n == 0 && got == len && !memcmp(buf, data, len))
+		ret = 0;
+out_s:
+	crypt_stream_free(s);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+static int file_op(const char *dir, const char *name, const char *op, off_t off)
+{
+	char path[4096], cmd[8300];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (!strcmp(op, "flip")) {
+		uint8_t b;
+		int fd = open(path, O_RDWR);
+
+		if (fd < 0 || pread(fd, &b, 1, off) != 1)
+			return -1;
+		b ^= 0x01;
+		pwrite(fd, &b, 1, off);
+		return close(fd);
+	}
+	if (!strcmp(op, "truncate"))
+		return truncate(path, off);
+	if (!strcmp(op, "extend")) {
+		snprintf(cmd, sizeof(cmd), "head -c %lld %s >> %s", (long long)off, path, path);
+		return system(cmd);
+	}
+	return -1;
+}
+
+static void stream_tests(const char *dir)
+{
+	const size_t C = CRYPT_CHUNK, T = CRYPT_TAG_LEN;
+	size_t sizes[] = { 0, 1, 2, C - 1, C, C + 1, 2 * C, 3 * C + 17 }, i;
+	struct crypt_ctx *ctx = test_ctx(), *other = test_ctx();
+	static struct crypt_ctx ctx_copy;
+	uint8_t *data = malloc(3 * C + 17);
+	char cmd[8300];
+	int bad;
+
+	ctx_copy = *ctx;
+	ctx = &ctx_copy;
+	other = test_ctx();
+	randombytes_buf(data, 3 * C + 17);
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i], chunks = n ? (n + C - 1) / C : 1;
+		char name[32];
+		struct stat st;
+
+		snprintf(name, sizeof(name), "img-%zu.img", n);
+		bad = stream_write_file(ctx, dir, name, data, n) || stream_read_file(ctx, dir, name, name, data, n);
+		snprintf(cmd, sizeof(cmd), "%s/%s", dir, name);
+		bad |= stat(cmd, &st) || (size_t)st.st_size != CRYPT_HDR_LEN + n + chunks * T;
+		result(!bad, "stream: %zu bytes round-trip in %zu chunk(s), %zu bytes of overhead", n, chunks,
+		       (size_t)st.st_size - n);
+	}
+
+	/* tampering with a 3-chunk image */
+	{
+		const size_t n = 2 * C + 100, f = CRYPT_HDR_LEN + C + T; /* offset of chunk 1 */
+		const char *nm = "t.img";
+		struct {
+			const char *what, *op;
+			off_t off;
+		} cases[] = {
+			{ "a flipped header byte", "flip", 3 },
+			{ "a flipped nonce byte", "flip", CRYPT_MAGIC_LEN + 1 },
+			{ "a flipped byte of the first chunk", "flip", CRYPT_HDR_LEN + 5 },
+			{ "a flipped tag byte of a middle chunk", "flip", f + C + 3 },
+			{ "a flipped byte of the last chunk", "flip", f + C + T + 50 },
+			{ "truncation at a chunk boundary", "truncate", f + C + T },
+			{ "truncation inside the last chunk", "truncate", f + C + T + 60 },
+			{ "truncation to the header", "truncate", CRYPT_HDR_LEN },
+			{ "a whole chunk added at the end", "extend", C + T },
+			{ "one byte added at the end", "extend", 1 },
+		};
+
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			bad = stream_write_file(ctx, dir, nm, data, n) || stream_read_file(ctx, dir, nm, nm, data, n);
+			bad |= file_op(dir, nm, cases[i].op, cases[i].off) != 0;
+			bad |= !stream_read_file(ctx, dir, nm, nm, data, n);
+			result(!bad, "stream: %s is refused", cases[i].what);
+		}
+
+		/* two chunks swapped */
+		bad = stream_write_file(ctx, dir, nm, data, 3 * C);
+		snprintf(cmd, sizeof(cmd),
+			 "cd %s && dd if=t.img of=c0 bs=1 skip=%zu count=%zu status=none && "
+			 "dd if=t.img of=c1 bs=1 skip=%zu count=%zu status=none && "
+			 "dd if=c1 of=t.img bs=1 seek=%zu conv=notrunc status=none && "
+			 "dd if=c0 of=t.img bs=1 seek=%zu conv=notrunc status=none",
+			 dir, (size_t)CRYPT_HDR_LEN, C + T, (size_t)CRYPT_HDR_LEN + C + T, C + T,
+			 (size_t)CRYPT_HDR_LEN, (size_t)CRYPT_HDR_LEN + C + T);
+		bad |= system(cmd) != 0 || !stream_read_file(ctx, dir, nm, nm, data, 3 * C);
+		result(!bad, "stream: two chunks swapped are refused");
+
+		/* a file read under another name, or with another checkpoint's keys */
+		bad = stream_write_file(ctx, dir, nm, data, 100) || stream_read_file(ctx, dir, nm, nm, data, 100);
+		bad |= !stream_read_file(ctx, dir, nm, "other.img", data, 100);
+		result(!bad, "stream: an image under another name is refused");
+		bad = !stream_read_file(other, dir, nm, nm, data, 100);
+		result(!bad, "stream: an image of another checkpoint is refused");
+
+		/* the same plaintext twice gives unrelated files */
+		bad = stream_write_file(ctx, dir, "a.img", data, 100) || stream_write_file(ctx, dir, "b.img", data, 100);
+		snprintf(cmd, sizeof(cmd), "cd %s && cmp -s a.img b.img", dir);
+		bad |= system(cmd) == 0;
+		result(!bad, "stream: writing the same image twice gives different ciphertext");
+	}
+	free(data);
+}
+
+/* "new CERT": a cipher.img entry, fields printed one a line for Python */
+static int cmd_new(const char *cert)
+{
+	CipherEntry ce;
+	struct crypt_ctx *ctx = crypt_ctx_new(cert, &ce);
+	uint8_t key[32], nonce[CRYPT_NONCE_LEN + 10] = {};
+
+	if (!ctx)
+		return 1;
+	printf("format %u\nwrap %s\nstream %s\npages %s\nid ", ce.format, ce.wrap, ce.stream, ce.pages);
+	hex(ce.id.data, ce.id.len);
+	printf("\nrecipient ");
+	hex(ce.recipient.data, ce.recipient.len);
+	printf("\nwrapped_key ");
+	hex(ce.wrapped_key.data, ce.wrapped_key.len);
+	printf("\nmac ");
+	hex(ce.mac.data, ce.mac.len);
+	memcpy(nonce + CRYPT_NONCE_LEN, "core-1.img", 10);
+	crypt_derive(ctx, "criu-encrypt v1 stream", nonce, sizeof(nonce), key, sizeof(key));
+	printf("\nstream_key ");
+	hex(key, sizeof(key));
+	printf("\n");
+	crypt_entry_free(&ce);
+	crypt_ctx_free(ctx);
+	return 0;
+}
+
+/* "open KEY format wrap stream pages id recipient wrapped_key mac" */
+static int cmd_open(char **argv)
+{
+	static uint8_t id[64], rcp[64], wk[2048], mac[64];
+	uint8_t key[32], nonce[CRYPT_NONCE_LEN + 10] = {};
+	CipherEntry ce = CIPHER_ENTRY__INIT;
+	struct crypt_ctx *ctx;
+
+	ce.format = atoi(argv[1]);
+	ce.wrap = argv[2];
+	ce.stream = argv[3];
+	ce.pages = argv[4];
+	ce.id.len = unhex(argv[5], id, sizeof(id));
+	ce.id.data = id;
+	ce.recipient.len = unhex(argv[6], rcp, sizeof(rcp));
+	ce.recipient.data = rcp;
+	ce.wrapped_key.len = unhex(argv[7], wk, sizeof(wk));
+	ce.wrapped_key.data = wk;
+	ce.mac.len = unhex(argv[8], mac, sizeof(mac));
+	ce.mac.data = mac;
+	ctx = crypt_ctx_open(&ce, argv[0], "cipher.img");
+	if (!ctx)
+		return 1;
+	memcpy(nonce + CRYPT_NONCE_LEN, "core-1.img", 10);
+	crypt_derive(ctx, "criu-encrypt v1 stream", nonce, sizeof(nonce), key, sizeof(key));
+	printf("stream_key ");
+	hex(key, sizeof(key));
+	printf("\n");
+	crypt_ctx_free(ctx);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (crypt_init())
+		return 2;
+	if (argc == 3 && !strcmp(argv[1], "kat")) {
+		kat_chacha(argv[2], "ciphers/ChaCha20Poly1305/openssl.txt");
+		kat_chacha(argv[2], "ciphers/ChaCha20Poly1305/boringssl.txt");
+		kat_hkdf(argv[2]);
+		kat_oaep(argv[2]);
+	} else if (argc == 3 && !strcmp(argv[1], "stream"))
+		stream_tests(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "new"))
+		return cmd_new(argv[2]);
+	else if (argc == 11 && !strcmp(argv[1], "open"))
+		return cmd_open(argv + 2);
+	else {
+		fprintf(stderr, "usage: see the head of %s\n", __FILE__);
+		return 2;
+	}
+	return failed;
+}
