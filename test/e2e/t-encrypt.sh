@@ -21,7 +21,7 @@ start() {
 	wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 10
 }
 running() { # any process of the workload alive?
-	grep -lsF "$marker" /proc/[0-9]*/cmdline >/dev/null
+	grep -qsF "$marker" /proc/[0-9]*/cmdline
 }
 dump() { # dir, extra options
 	local d=$1
@@ -80,7 +80,11 @@ if restore "$tmp/a" --tls-key "$pki/key.pem"; then
 	wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
 	check "encrypt: the restored process counts on" test "$(last_tick)" -gt "$before"
 	pid=$(cat "$tmp/a/pid")
-	dump "$tmp/b" --encrypt --tls-cert "$pki/cert.pem" || not_ok "encrypt: a second dump"
+	# the same options from a configuration file
+	printf 'encrypt\ntls-cert %s\n' "$pki/cert.pem" >"$tmp/criu.conf"
+	dump "$tmp/b" --config "$tmp/criu.conf"
+	check "encrypt: a second dump, with 'encrypt' and 'tls-cert' in a config file" \
+		test "$(head -c 8 "$tmp/b/core-1.img")" = CRIUSEAL
 else
 	not_ok "encrypt: restore with the key"
 	show_log_errors "$tmp/a/restore.log"
