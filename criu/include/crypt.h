@@ -3,13 +3,15 @@
 
 /*
  * Checkpoint encryption; the format is in Documentation/encryption.txt.
- * Three layers, one file each:
+ * Layers, one file each:
  *
  *   crypt-key.c     the checkpoint key: made at dump and wrapped for the
  *                   recipient's RSA key (cipher.img), unwrapped at
  *                   restore; every other key is derived from it.
  *   crypt-stream.c  the authenticated stream that seals every image but
  *                   the page images (ChaCha20-Poly1305, 64 KiB chunks).
+ *   crypt-page.c    the page cipher: AES-256-XTS per 4 KiB page, in place,
+ *                   and a GMAC tag per page (not hooked in yet).
  *   crypt-image.c   the hooks in CRIU's image I/O: cipher.img, which
  *                   image is sealed, pipes for users of raw image fds.
  */
@@ -72,6 +74,16 @@ extern struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, 
 extern ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len);
 extern off_t crypt_stream_size(const struct crypt_stream *s);
 extern void crypt_stream_free(struct crypt_stream *s);
+
+/* crypt-page.c */
+#define CRYPT_PAGE_SIZE	     4096
+#define CRYPT_PAGE_TWEAK_LEN 16
+struct crypt_pages;
+extern struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt);
+extern int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags);
+extern int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
+			    const uint8_t *tags);
+extern void crypt_pages_free(struct crypt_pages *cp);
 
 /* crypt-image.c */
 struct cr_img;

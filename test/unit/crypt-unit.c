@@ -5,8 +5,11 @@
  *
  *   crypt-unit kat VECTORS_DIR    known answers from python3-cryptography-vectors:
  *                                 ChaCha20-Poly1305 (RFC 8439 and others),
- *                                 HKDF-SHA256 (RFC 5869), RSA-OAEP-SHA256
+ *                                 HKDF-SHA256 (RFC 5869), RSA-OAEP-SHA256,
+ *                                 AES-256-XTS (NIST XTSGenAES256), GMAC
+ *                                 (NIST GCM, AES-256, empty plaintext)
  *   crypt-unit stream DIR         framing of the authenticated stream
+ *   crypt-unit pages              the page cipher: round trips, tampering
  *   crypt-unit new CERT           make a cipher.img entry, print its fields
  *                                 (for a cross-check with Python)
  *   crypt-unit open KEY FIELDS... open an entry made elsewhere, print the
@@ -21,6 +24,8 @@
 #include <unistd.h>
 
 #include <gmp.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <nettle/bignum.h>
 #include <nettle/rsa.h>
 #include <sodium.h>
@@ -145,14 +150,14 @@ static int next_record(FILE *f, struct record *r)
 	for (i = 0; i < r->n; i++)
 		free(r->value[i]);
 	r->n = 0;
-	if (line && !strncmp(line, "COUNT", 5))
+	if (line && !strncasecmp(line, "COUNT", 5))
 		rec_add(r, line); /* the line that ended the previous record */
 	while (getline(&line, &cap, f) > 0) {
 		char *s = trim(line);
 
 		if (!*s || *s == '#' || *s == '[')
 			continue;
-		if (!strncmp(s, "COUNT", 5) && r->n) {
+		if (!strncasecmp(s, "COUNT", 5) && r->n) {
 			memmove(line, s, strlen(s) + 1);
 			return 1;
 		}
@@ -505,6 +510,127 @@ static void stream_tests(const char *dir)
 	free(data);
 }
 
+/* AES-256-XTS through the GnuTLS calls crypt-page.c makes */
+static void kat_xts(const char *dir)
+{
+	uint8_t key[64], tweak[16], pt[64], ct[64], out[64];
+	int count = 0, bad = 0;
+	struct record r = {};
+	FILE *f = open_vectors(dir, "ciphers/AES/XTS/tweak-128hexstr/XTSGenAES256.rsp");
+
+	if (!f)
+		return;
+	while (next_record(f, &r)) {
+		gnutls_datum_t dk = { key, 64 }, dt = { tweak, 16 };
+		gnutls_cipher_hd_t h;
+		const char *bits = rec_get(&r, "DataUnitLen");
+		size_t len;
+
+		if (!bits || atoi(bits) % 128 || !rec_get(&r, "PT") || !rec_get(&r, "CT"))
+			continue; /* whole AES blocks only: pages are */
+		if (unhex(rec_get(&r, "Key"), key, 64) != 64 || unhex(rec_get(&r, "i"), tweak, 16) != 16)
+			continue;
+		len = unhex(rec_get(&r, "PT"), pt, sizeof(pt));
+		unhex(rec_get(&r, "CT"), ct, sizeof(ct));
+		if (gnutls_cipher_init(&h, GNUTLS_CIPHER_AES_256_XTS, &dk, &dt) < 0) {
+			bad = 1;
+			continue;
+		}
+		count++;
+		memcpy(out, pt, len);
+		gnutls_cipher_set_iv(h, tweak, 16);
+		bad |= gnutls_cipher_encrypt(h, out, len) < 0 || memcmp(out, ct, len);
+		gnutls_cipher_set_iv(h, tweak, 16);
+		bad |= gnutls_cipher_decrypt(h, out, len) < 0 || memcmp(out, pt, len);
+		gnutls_cipher_deinit(h);
+	}
+	fclose(f);
+	result(count > 0 && !bad, "AES-256-XTS known answers of NIST XTSGenAES256 (%d vectors, both ways)", count);
+}
+
+/* GMAC: AES-256-GCM with an empty plaintext, as crypt-page.c tags pages */
+static void kat_gmac(const char *dir)
+{
+	uint8_t key[32], iv[12], aad[1024], tag[16], out[16];
+	int count = 0, bad = 0;
+	struct record r = {};
+	FILE *f = open_vectors(dir, "ciphers/AES/GCM/gcmEncryptExtIV256.rsp");
+
+	if (!f)
+		return;
+	while (next_record(f, &r)) {
+		gnutls_datum_t dk = { key, 32 };
+		gnutls_aead_cipher_hd_t h;
+		size_t alen, olen = sizeof(out);
+
+		if (!rec_get(&r, "Tag") || (rec_get(&r, "PT") && *rec_get(&r, "PT")))
+			continue;
+		if (unhex(rec_get(&r, "Key"), key, 32) != 32 || unhex(rec_get(&r, "IV"), iv, 12) != 12 ||
+		    unhex(rec_get(&r, "Tag"), tag, 16) != 16 || strlen(rec_get(&r, "IV")) != 24 ||
+		    strlen(rec_get(&r, "Tag")) != 32)
+			continue;
+		alen = unhex(rec_get(&r, "AAD") ?: "", aad, sizeof(aad));
+		if (gnutls_aead_cipher_init(&h, GNUTLS_CIPHER_AES_256_GCM, &dk) < 0) {
+			bad = 1;
+			continue;
+		}
+		count++;
+		bad |= gnutls_aead_cipher_encrypt(h, iv, 12, aad, alen, 16, NULL, 0, out, &olen) < 0 || olen != 16 ||
+		       memcmp(out, tag, 16);
+		gnutls_aead_cipher_deinit(h);
+	}
+	fclose(f);
+	result(count > 0 && !bad, "GMAC-AES-256 known answers of NIST GCM with empty plaintexts (%d vectors)", count);
+}
+
+/* The page cipher as criu uses it */
+static void page_tests(void)
+{
+	const unsigned long nr = 64;
+	uint8_t salt[CRYPT_NONCE_LEN], tags[64 * CRYPT_TAG_LEN];
+	uint8_t *plain = malloc(nr * CRYPT_PAGE_SIZE), *buf = malloc(nr * CRYPT_PAGE_SIZE);
+	struct crypt_ctx *ctx = test_ctx();
+	struct crypt_pages *cp, *other;
+	int bad;
+
+	randombytes_buf(salt, sizeof(salt));
+	randombytes_buf(plain, nr * CRYPT_PAGE_SIZE);
+	memcpy(plain + 5 * CRYPT_PAGE_SIZE, plain + 4 * CRYPT_PAGE_SIZE, CRYPT_PAGE_SIZE);
+	cp = crypt_pages_new(ctx, "pages-1.img", salt);
+	other = crypt_pages_new(ctx, "pages-2.img", salt);
+	if (!cp || !other) {
+		result(0, "pages: key set-up");
+		return;
+	}
+
+	memcpy(buf, plain, nr * CRYPT_PAGE_SIZE);
+	bad = crypt_pages_seal(cp, 100, buf, nr, tags);
+	bad |= !memcmp(buf + 4 * CRYPT_PAGE_SIZE, buf + 5 * CRYPT_PAGE_SIZE, CRYPT_PAGE_SIZE);
+	result(!bad, "pages: equal plaintext pages give different ciphertext");
+	bad = crypt_pages_open(cp, 100, buf, nr, tags) || memcmp(buf, plain, nr * CRYPT_PAGE_SIZE);
+	result(!bad, "pages: %lu pages round-trip in place", nr);
+
+	/* page by page, as a reader that wants one page does */
+	crypt_pages_seal(cp, 100, buf, nr, tags);
+	bad = crypt_pages_open(cp, 100 + 7, buf + 7 * CRYPT_PAGE_SIZE, 1, tags + 7 * CRYPT_TAG_LEN) ||
+	      memcmp(buf + 7 * CRYPT_PAGE_SIZE, plain + 7 * CRYPT_PAGE_SIZE, CRYPT_PAGE_SIZE);
+	result(!bad, "pages: one page opens alone");
+
+	crypt_pages_seal(cp, 100, memcpy(buf, plain, nr * CRYPT_PAGE_SIZE), nr, tags);
+	buf[3 * CRYPT_PAGE_SIZE + 17] ^= 1;
+	result(crypt_pages_open(cp, 100 + 3, buf + 3 * CRYPT_PAGE_SIZE, 1, tags + 3 * CRYPT_TAG_LEN) != 0,
+	       "pages: a flipped bit is refused");
+	crypt_pages_seal(cp, 100, memcpy(buf, plain, nr * CRYPT_PAGE_SIZE), nr, tags);
+	result(crypt_pages_open(cp, 100 + 9, buf + 8 * CRYPT_PAGE_SIZE, 1, tags + 8 * CRYPT_TAG_LEN) != 0,
+	       "pages: a page moved to another position is refused");
+	crypt_pages_seal(cp, 100, memcpy(buf, plain, nr * CRYPT_PAGE_SIZE), nr, tags);
+	result(crypt_pages_open(other, 100, buf, 1, tags) != 0, "pages: a page of another image is refused");
+	crypt_pages_free(cp);
+	crypt_pages_free(other);
+	free(plain);
+	free(buf);
+}
+
 /* "new CERT": a cipher.img entry, fields printed one a line for Python */
 static int cmd_new(const char *cert)
 {
@@ -573,8 +699,12 @@ int main(int argc, char **argv)
 		kat_chacha(argv[2], "ciphers/ChaCha20Poly1305/boringssl.txt");
 		kat_hkdf(argv[2]);
 		kat_oaep(argv[2]);
+		kat_xts(argv[2]);
+		kat_gmac(argv[2]);
 	} else if (argc == 3 && !strcmp(argv[1], "stream"))
 		stream_tests(argv[2]);
+	else if (argc == 2 && !strcmp(argv[1], "pages"))
+		page_tests();
 	else if (argc == 3 && !strcmp(argv[1], "new"))
 		return cmd_new(argv[2]);
 	else if (argc == 11 && !strcmp(argv[1], "open"))

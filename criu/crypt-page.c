@@ -1,0 +1,154 @@
+/*
+ * The page cipher: every 4 KiB page of a page image is encrypted alone,
+ * in place and length-preserving, with AES-256-XTS, and authenticated by a
+ * GMAC tag over its ciphertext and position, so that any page can be read
+ * (or punched out) alone.  Both through GnuTLS, which runs them with
+ * AES-NI and PCLMUL.  See Documentation/encryption.txt.
+ *
+ *   keys   Kx (64 bytes), Kt (32 bytes) = derive(label, salt || image name)
+ *   page j C_j = AES-256-XTS(Kx, tweak = j as 8 bytes little-endian || 0^8, P_j)
+ *          T_j = GMAC(Kt, nonce = 0^4 || j as 8 bytes big-endian, AAD = C_j)
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
+#include "log.h"
+#include "common/xmalloc.h"
+#include "crypt.h"
+
+#undef LOG_PREFIX
+#define LOG_PREFIX "crypt: "
+
+struct crypt_pages {
+	gnutls_cipher_hd_t xts;
+	gnutls_aead_cipher_hd_t gmac;
+	char *name;
+};
+
+void crypt_pages_free(struct crypt_pages *cp)
+{
+	if (!cp)
+		return;
+	if (cp->xts)
+		gnutls_cipher_deinit(cp->xts);
+	if (cp->gmac)
+		gnutls_aead_cipher_deinit(cp->gmac);
+	xfree(cp->name);
+	xfree(cp);
+}
+
+/* The keys of the page image name, whose random salt is salt. */
+struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt)
+{
+	uint8_t kx[2 * CRYPT_KEY_LEN], kt[CRYPT_KEY_LEN], iv[CRYPT_PAGE_TWEAK_LEN] = {};
+	size_t nlen = strlen(name);
+	uint8_t data[CRYPT_NONCE_LEN + nlen];
+	gnutls_datum_t dkx = { kx, sizeof(kx) }, dkt = { kt, sizeof(kt) }, div = { iv, sizeof(iv) };
+	struct crypt_pages *cp;
+	int ret;
+
+	memcpy(data, salt, CRYPT_NONCE_LEN);
+	memcpy(data + CRYPT_NONCE_LEN, name, nlen);
+	crypt_derive(ctx, "criu-encrypt v1 pages xts", data, sizeof(data), kx, sizeof(kx));
+	crypt_derive(ctx, "criu-encrypt v1 pages tag", data, sizeof(data), kt, sizeof(kt));
+
+	cp = xzalloc(sizeof(*cp));
+	if (!cp || !(cp->name = xstrdup(name)))
+		goto err;
+	ret = gnutls_cipher_init(&cp->xts, GNUTLS_CIPHER_AES_256_XTS, &dkx, &div);
+	if (ret < 0) {
+		cp->xts = NULL;
+		pr_err("%s: can't set up AES-256-XTS: %s\n", name, gnutls_strerror(ret));
+		goto err;
+	}
+	ret = gnutls_aead_cipher_init(&cp->gmac, GNUTLS_CIPHER_AES_256_GCM, &dkt);
+	if (ret < 0) {
+		cp->gmac = NULL;
+		pr_err("%s: can't set up GMAC: %s\n", name, gnutls_strerror(ret));
+		goto err;
+	}
+	crypt_wipe(kx, sizeof(kx));
+	crypt_wipe(kt, sizeof(kt));
+	return cp;
+err:
+	crypt_wipe(kx, sizeof(kx));
+	crypt_wipe(kt, sizeof(kt));
+	crypt_pages_free(cp);
+	return NULL;
+}
+
+static void page_tweak(uint64_t j, uint8_t *tweak)
+{
+	int i;
+
+	memset(tweak, 0, CRYPT_PAGE_TWEAK_LEN);
+	for (i = 0; i < 8; i++, j >>= 8)
+		tweak[i] = j & 0xff;
+}
+
+static int page_tag(struct crypt_pages *cp, uint64_t j, const void *page, uint8_t *tag)
+{
+	uint8_t nonce[12] = {};
+	size_t len = CRYPT_TAG_LEN;
+	int i, ret;
+
+	for (i = 11; i >= 4; i--, j >>= 8)
+		nonce[i] = j & 0xff;
+	ret = gnutls_aead_cipher_encrypt(cp->gmac, nonce, sizeof(nonce), page, CRYPT_PAGE_SIZE, CRYPT_TAG_LEN, NULL,
+					 0, tag, &len);
+	if (ret < 0 || len != CRYPT_TAG_LEN) {
+		pr_err("%s: GMAC failed: %s\n", cp->name, gnutls_strerror(ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Encrypt nr pages in place, the first being page index first; a tag each into tags. */
+int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags)
+{
+	uint8_t tweak[CRYPT_PAGE_TWEAK_LEN];
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		void *page = buf + i * CRYPT_PAGE_SIZE;
+
+		page_tweak(first + i, tweak);
+		gnutls_cipher_set_iv(cp->xts, tweak, sizeof(tweak));
+		if (gnutls_cipher_encrypt(cp->xts, page, CRYPT_PAGE_SIZE) < 0) {
+			pr_err("%s: AES-256-XTS failed at page %" PRIu64 "\n", cp->name, first + i);
+			return -1;
+		}
+		if (page_tag(cp, first + i, page, tags + i * CRYPT_TAG_LEN))
+			return -1;
+	}
+	return 0;
+}
+
+/* Authenticate nr pages against their tags, then decrypt them in place. */
+int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, const uint8_t *tags)
+{
+	uint8_t tweak[CRYPT_PAGE_TWEAK_LEN], tag[CRYPT_TAG_LEN];
+	unsigned long i;
+
+	for (i = 0; i < nr; i++) {
+		void *page = buf + i * CRYPT_PAGE_SIZE;
+
+		if (page_tag(cp, first + i, page, tag))
+			return -1;
+		if (gnutls_memcmp(tag, tags + i * CRYPT_TAG_LEN, CRYPT_TAG_LEN)) {
+			pr_err("%s: page %" PRIu64 " fails authentication (tampered, moved or not of this checkpoint)\n",
+			       cp->name, first + i);
+			return -1;
+		}
+		page_tweak(first + i, tweak);
+		gnutls_cipher_set_iv(cp->xts, tweak, sizeof(tweak));
+		if (gnutls_cipher_decrypt(cp->xts, page, CRYPT_PAGE_SIZE) < 0) {
+			pr_err("%s: AES-256-XTS failed at page %" PRIu64 "\n", cp->name, first + i);
+			return -1;
+		}
+	}
+	return 0;
+}
