@@ -2,19 +2,30 @@
  * The hooks of checkpoint encryption in CRIU's image I/O.
  *
  * An images directory is encrypted when it holds cipher.img.  Every image
- * opened in it, but cipher.img itself and the page images, is a sealed
- * stream (crypt-stream.c) under the keys of that directory: protobuf
- * images through bfd, raw images through a memfd that holds the plaintext
- * while CRIU or an external tool works on it.  So a raw user gets a real
- * file (seekable, splice-able, sendfile-able) and, at restore, sees no
- * byte of an image before the whole image is authenticated.
+ * opened in it, but cipher.img itself, the statistics and the page images,
+ * is a sealed stream (crypt-stream.c) under the keys of that directory:
+ * protobuf images through bfd, raw images through a memfd that holds the
+ * plaintext while CRIU or an external tool works on it.  So a raw user
+ * gets a real file (seekable, splice-able, sendfile-able) and, at restore,
+ * sees no byte of an image before the whole image is authenticated.
+ *
+ * A page image keeps its layout, encrypted page by page (crypt-page.c),
+ * so that offsets, holes punched by dedup and references from child
+ * checkpoints stay valid; its tags, and the salt of its keys, are a sealed
+ * stream of their own, "pagetags-<id>.img".  Pages are encrypted on their
+ * way from the page pipe to the image, and authenticated and decrypted
+ * right after criu reads them into the restored memory.
  */
 #include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cr_options.h"
+#include "crtools.h"
 #include "image.h"
 #include "imgset.h"
 #include "log.h"
@@ -25,6 +36,8 @@
 #include "common/xmalloc.h"
 #include "crypt.h"
 #include "images/cipher.pb-c.h"
+
+#include <sodium/randombytes.h>
 
 #undef LOG_PREFIX
 #define LOG_PREFIX "crypt: "
@@ -43,10 +56,20 @@ struct crypt_dir {
 static LIST_HEAD(crypt_dirs);
 
 struct crypt_file {
-	struct crypt_stream *cs;
-	int raw_fd; /* the memfd handed to a raw user, or -1 */
+	struct crypt_stream *cs; /* the image, or the tags of a page image */
+	int raw_fd;		 /* the memfd handed to a raw user, or -1 */
 	bool writing;
+
+	/* a page image */
+	int fd;
+	struct crypt_pages *pages;
+	uint8_t *tags;	     /* restore: all tags; dump: a batch */
+	uint64_t nr_tags;    /* restore: pages the tags cover */
+	uint64_t next_page;  /* dump: index of the next page written */
+	void *buf;	     /* dump: a batch of pages */
 };
+
+#define PAGE_BATCH 256 /* pages sealed at once at dump: 1 MiB */
 
 static const char *cert_path(void)
 {
@@ -167,8 +190,8 @@ int crypt_dump_init(void)
 		return add_dir(&st, NULL) ? 0 : -1;
 	}
 
-	if (opts.stream) {
-		pr_err("--encrypt does not work with --stream\n");
+	if (opts.stream || opts.use_page_server) {
+		pr_err("--encrypt does not work with --%s yet\n", opts.stream ? "stream" : "page-server");
 		return -1;
 	}
 	if (crypt_init())
@@ -197,6 +220,158 @@ void crypt_dump_fail(void)
 		unlinkat(get_service_fd(IMG_FD_OFF), CRYPT_CIPHER_IMG, 0);
 }
 
+static void crypt_file_free(struct crypt_file *cf)
+{
+	crypt_stream_free(cf->cs);
+	crypt_pages_free(cf->pages);
+	xfree(cf->tags);
+	xfree(cf->buf);
+	xfree(cf);
+}
+
+/* "pages-<id>.img" -> "pagetags-<id>.img" */
+static int tags_name(const char *path, char *buf, size_t len)
+{
+	if (strncmp(path, "pages-", 6) || snprintf(buf, len, "pagetags-%s", path + 6) >= len) {
+		pr_err("%s: not a page image name\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The keys of a page image, and its tags stream: at dump a new salt
+ * starts it; at restore it is read whole, since pages are read in any
+ * order.
+ */
+static int open_pages(struct crypt_file *cf, const struct crypt_ctx *ctx, int dfd, const char *path)
+{
+	uint8_t salt[CRYPT_NONCE_LEN];
+	char name[PATH_MAX];
+	off_t size;
+	int fd;
+
+	if (tags_name(path, name, sizeof(name)))
+		return -1;
+	fd = openat(dfd, name, cf->writing ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY, CR_FD_PERM);
+	if (fd < 0) {
+		pr_perror("%s: can't open", name);
+		return -1;
+	}
+
+	if (cf->writing) {
+		randombytes_buf(salt, sizeof(salt));
+		cf->buf = xmalloc(PAGE_BATCH * CRYPT_PAGE_SIZE);
+		cf->tags = xmalloc(PAGE_BATCH * CRYPT_TAG_LEN);
+		cf->cs = crypt_stream_open_write(ctx, fd, name);
+		if (!cf->buf || !cf->tags || !cf->cs || crypt_stream_write(cf->cs, salt, sizeof(salt)))
+			goto err;
+	} else {
+		cf->cs = crypt_stream_open_read(ctx, fd, name);
+		if (!cf->cs)
+			goto err;
+		size = crypt_stream_size(cf->cs) - CRYPT_NONCE_LEN;
+		if (size < 0 || size % CRYPT_TAG_LEN) {
+			pr_err("%s: malformed\n", name);
+			goto err;
+		}
+		cf->nr_tags = size / CRYPT_TAG_LEN;
+		cf->tags = xmalloc(size ?: 1);
+		if (!cf->tags || crypt_stream_read(cf->cs, salt, sizeof(salt)) != sizeof(salt) ||
+		    crypt_stream_read(cf->cs, cf->tags, size) != size)
+			goto err;
+		crypt_stream_free(cf->cs);
+		cf->cs = NULL;
+		close(fd);
+		fd = -1;
+	}
+	if (!cf->writing) {
+		struct stat st;
+
+		if (fstat(cf->fd, &st) || st.st_size != cf->nr_tags * CRYPT_PAGE_SIZE) {
+			pr_err("%s: %lld bytes, but %s has the tags of %" PRIu64 " pages (truncated or extended)\n",
+			       path, (long long)st.st_size, name, cf->nr_tags);
+			return -1;
+		}
+	}
+	cf->pages = crypt_pages_new(ctx, path, salt);
+	if (!cf->pages)
+		goto err;
+	pr_debug("%s: %s, %" PRIu64 " tags\n", path, cf->writing ? "sealing pages" : "pages sealed", cf->nr_tags);
+	return 0;
+err:
+	if (fd >= 0 && (!cf->cs || !cf->writing))
+		close(fd);
+	return -1;
+}
+
+/*
+ * Dump: move len bytes of pages from the pipe p to the page image,
+ * encrypted, instead of splicing them.
+ */
+int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len)
+{
+	struct crypt_file *cf = img->_x.cf;
+
+	while (len) {
+		unsigned long n = min_t(unsigned long, len, PAGE_BATCH * CRYPT_PAGE_SIZE), got = 0;
+
+		if (n % CRYPT_PAGE_SIZE) {
+			pr_err("Pages of %lu bytes\n", n);
+			return -1;
+		}
+		while (got < n) {
+			ssize_t r = read(p, cf->buf + got, n - got);
+
+			if (r <= 0) {
+				pr_perror("Can't read pages from a page pipe");
+				return -1;
+			}
+			got += r;
+		}
+		if (crypt_pages_seal(cf->pages, cf->next_page, cf->buf, n / CRYPT_PAGE_SIZE, cf->tags) ||
+		    crypt_stream_write(cf->cs, cf->tags, n / CRYPT_PAGE_SIZE * CRYPT_TAG_LEN))
+			return -1;
+		if (write_all(cf->fd, cf->buf, n) != n) {
+			pr_perror("Can't write pages");
+			return -1;
+		}
+		cf->next_page += n / CRYPT_PAGE_SIZE;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Restore: authenticate and decrypt len bytes read from offset off. */
+int crypt_pages_read(struct cr_img *img, void *buf, unsigned long len, off_t off)
+{
+	struct crypt_file *cf = img->_x.cf;
+	uint64_t first = off / CRYPT_PAGE_SIZE, nr = len / CRYPT_PAGE_SIZE;
+
+	if (off % CRYPT_PAGE_SIZE || len % CRYPT_PAGE_SIZE || first + nr > cf->nr_tags) {
+		pr_err("Pages %#lx bytes at %#llx are not whole pages of the image, or have no tags\n", len,
+		       (unsigned long long)off);
+		return -1;
+	}
+	return crypt_pages_open(cf->pages, first, buf, nr, cf->tags + first * CRYPT_TAG_LEN);
+}
+
+/* The same for the first len bytes of what preadv() read into iov */
+int crypt_pages_read_iov(struct cr_img *img, const struct iovec *iov, int nr, unsigned long len, off_t off)
+{
+	int i;
+
+	for (i = 0; i < nr && len; i++) {
+		unsigned long n = min_t(unsigned long, len, iov[i].iov_len);
+
+		if (crypt_pages_read(img, iov[i].iov_base, n, off))
+			return -1;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* Called by do_open_image() for every image it opened (fd in img). */
 int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path)
 {
@@ -204,8 +379,8 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	struct crypt_ctx *ctx;
 
 	img->_x.cf = NULL;
-	/* pages: crypt-page.c; stats: timings and counters only */
-	if (type == CR_FD_PAGES || type == CR_FD_CIPHER || type == CR_FD_STATS)
+	/* stats: timings and counters only */
+	if (type == CR_FD_CIPHER || type == CR_FD_STATS)
 		return 0;
 	if (dir_ctx(dfd, &ctx))
 		return -1;
@@ -216,17 +391,31 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	if (!cf)
 		return -1;
 	cf->raw_fd = -1;
-	cf->writing = flags != O_RDONLY;
-	if (cf->writing)
-		cf->cs = crypt_stream_open_write(ctx, img->_x.fd, path);
-	else
-		cf->cs = crypt_stream_open_read(ctx, img->_x.fd, path);
-	if (!cf->cs) {
-		xfree(cf);
-		return -1;
+	cf->fd = img->_x.fd;
+	/* page images are opened O_RDWR at restore for --auto-dedup */
+	cf->writing = (flags & O_ACCMODE) == O_WRONLY;
+	if (type == CR_FD_PAGES) {
+		if (open_pages(cf, ctx, dfd, path)) {
+			crypt_file_free(cf);
+			return -1;
+		}
+	} else {
+		if (cf->writing)
+			cf->cs = crypt_stream_open_write(ctx, img->_x.fd, path);
+		else
+			cf->cs = crypt_stream_open_read(ctx, img->_x.fd, path);
+		if (!cf->cs) {
+			xfree(cf);
+			return -1;
+		}
 	}
 	img->_x.cf = cf;
 	return 0;
+}
+
+bool crypt_image_pages(struct cr_img *img)
+{
+	return img->_x.cf && img->_x.cf->pages;
 }
 
 /*
@@ -254,6 +443,9 @@ int crypt_file_raw_fd(struct crypt_file *cf)
 	uint8_t *buf;
 	ssize_t n;
 
+	/* the encrypted pages themselves (punching holes, crypt_pages_*()) */
+	if (cf->pages)
+		return cf->fd;
 	if (cf->raw_fd >= 0)
 		return cf->raw_fd;
 
@@ -330,8 +522,10 @@ int crypt_file_close(struct crypt_file *cf)
 		if (!ret)
 			ret = crypt_stream_close_write(cf->cs);
 	}
+	/* the tags of a page image have an fd of their own */
+	if (cf->pages && cf->cs)
+		close(crypt_stream_fd(cf->cs));
 	close_safe(&cf->raw_fd);
-	crypt_stream_free(cf->cs);
-	xfree(cf);
+	crypt_file_free(cf);
 	return ret;
 }

@@ -11,7 +11,7 @@
  *   crypt-stream.c  the authenticated stream that seals every image but
  *                   the page images (ChaCha20-Poly1305, 64 KiB chunks).
  *   crypt-page.c    the page cipher: AES-256-XTS per 4 KiB page, in place,
- *                   and a GMAC tag per page (not hooked in yet).
+ *                   and a GMAC tag per page.
  *   crypt-image.c   the hooks in CRIU's image I/O: cipher.img, which
  *                   image is sealed, pipes for users of raw image fds.
  */
@@ -27,7 +27,7 @@
 #define CRYPT_HASH_LEN	 32
 #define CRYPT_WRAP_ALG	 "rsa-oaep-sha256"
 #define CRYPT_STREAM_ALG "chacha20-poly1305-64k"
-#define CRYPT_PAGES_ALG	 "none"
+#define CRYPT_PAGES_ALG	 "aes-256-xts+gmac"
 #define CRYPT_CIPHER_IMG "cipher.img"
 #define CRYPT_MIN_RSA	 2048
 
@@ -73,6 +73,7 @@ extern int crypt_stream_close_write(struct crypt_stream *s);
 extern struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, int fd, const char *name);
 extern ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len);
 extern off_t crypt_stream_size(const struct crypt_stream *s);
+extern int crypt_stream_fd(const struct crypt_stream *s);
 extern void crypt_stream_free(struct crypt_stream *s);
 
 /* crypt-page.c */
@@ -91,5 +92,10 @@ struct crypt_file;
 extern int crypt_dump_init(void);
 extern void crypt_dump_fail(void);
 extern int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path);
+extern bool crypt_image_pages(struct cr_img *img);
+extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);
+struct iovec;
+extern int crypt_pages_read(struct cr_img *img, void *buf, unsigned long len, off_t off);
+extern int crypt_pages_read_iov(struct cr_img *img, const struct iovec *iov, int nr, unsigned long len, off_t off);
 
 #endif /* __CR_CRYPT_H__ */

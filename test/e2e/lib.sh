@@ -78,7 +78,7 @@ not_ok() {
 check() {
 	local name=$1
 	shift
-	if "$@"; then ok "$name"; else not_ok "$name"; fi
+	if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
 
 # Show the errors of a criu log, for a failed test's output.

@@ -1,8 +1,9 @@
 # Encrypted checkpoints of a real process tree through the real binaries:
-# dump --encrypt and restore with the key; every image but the page images
-# is sealed; bad certificates and keys are refused with one clear line; a
-# tampered, truncated, swapped or foreign image is refused by restore,
-# which then leaves no process behind and the images as they were.
+# dump --encrypt and restore with the key; every image is sealed or, for
+# pages, encrypted page by page, and the secret is nowhere; bad
+# certificates and keys are refused with one clear line; a tampered,
+# truncated, swapped or foreign image or page is refused by restore, which
+# then leaves no process behind and the images as they were.
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/e2e-encrypt.XXXXXX)
 trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
@@ -69,8 +70,8 @@ for f in "$tmp"/a/*.img; do
 	[ "$(head -c 8 "$f")" = CRIUSEAL ] || plain="$plain $(basename "$f")"
 done
 check "encrypt: every image but cipher.img and the pages is sealed${plain:+ (not:$plain)}" test -z "$plain"
-leaks=$(grep -lF "$secret" "$tmp"/a/*.img | xargs -r -n1 basename | grep -v '^pages-' | tr '\n' ' ')
-check "encrypt: the secret is in no image but the page images${leaks:+ (found in $leaks)}" test -z "$leaks"
+leaks=$(grep -lF "$secret" "$tmp"/a/* | xargs -r -n1 basename | tr '\n' ' ')
+check "encrypt: the secret is in no file of the checkpoint${leaks:+ (found in $leaks)}" test -z "$leaks"
 
 # a second checkpoint of the same process, for foreign images
 if restore "$tmp/a" --tls-key "$pki/key.pem"; then
@@ -102,7 +103,7 @@ try_restore() { # name, dir, expected error, options
 		return
 	fi
 	line=$(grep -E "Error .*$want" "$d/restore.log" | head -n 1)
-	check "encrypt: $name is refused: ${line#*crypt: }" test -n "$line"
+	check "encrypt: $name is refused: ${line#*crypt: }" test -n "$line" || show_log_errors "$d/restore.log"
 	check "encrypt: ... no restored process is left" not running
 	check "encrypt: ... the images are as they were" \
 		test "$(cd "$d" && ls | grep -v '\.log$' | xargs cat | md5sum)" = "$sum"
@@ -112,7 +113,40 @@ try_restore "restore without the key" "$tmp/b" "private/key.pem: can't read" --t
 try_restore "restore with another key" "$tmp/b" "encrypted for another key" --tls-key "$pki/other-key.pem"
 try_restore "restore with an EC key" "$tmp/b" "not RSA" --tls-key "$pki/ec-key.pem"
 
-# 4. tampering, image by image
+# 4. tampering with pages: each page is authenticated where it lies
+pages=$(cd "$tmp/b" && ls pages-*.img | head -n 1)
+page() { # file, index: the 4 KiB page
+	dd if="$1" bs=4096 skip="$2" count=1 status=none
+}
+put_page() { # file, index < stdin
+	dd of="$1" bs=4096 seek="$2" count=1 conv=notrunc status=none
+}
+for how in flip swap foreign truncate extend; do
+	t="$tmp/t"
+	rm -rf "$t"
+	cp -a "$tmp/b" "$t"
+	case $how in
+	flip)
+		printf '\x5a' | dd of="$t/$pages" bs=1 seek=$((4096 * 2 + 100)) conv=notrunc status=none
+		want="$pages: page 2 fails authentication" ;;
+	swap)
+		page "$tmp/b/$pages" 0 | put_page "$t/$pages" 1
+		page "$tmp/b/$pages" 1 | put_page "$t/$pages" 0
+		want="$pages: page [01] fails authentication" ;;
+	foreign)
+		page "$tmp/a/$pages" 1 | put_page "$t/$pages" 1
+		want="$pages: page 1 fails authentication" ;;
+	truncate)
+		truncate -s -4096 "$t/$pages"
+		want="$pages: .* bytes, but .*truncated or extended" ;;
+	extend)
+		page "$tmp/b/$pages" 0 >>"$t/$pages"
+		want="$pages: .* bytes, but .*truncated or extended" ;;
+	esac
+	try_restore "$how of pages in $pages" "$t" "$want" --tls-key "$pki/key.pem"
+done
+
+# 5. tampering, image by image
 for f in "$tmp"/b/*.img; do
 	img=$(basename "$f")
 	case $img in pages-*.img | stats-*) continue ;; esac
