@@ -16,6 +16,7 @@
  * way from the page pipe to the image, and authenticated and decrypted
  * right after criu reads them into the restored memory.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 #undef LOG_PREFIX
 #define LOG_PREFIX "crypt: "
 
+#define MANIFEST     "manifest.img"
 #define DEFAULT_CERT "/etc/pki/criu/cert.pem"
 #define DEFAULT_KEY  "/etc/pki/criu/private/key.pem"
 
@@ -51,9 +53,12 @@ struct crypt_dir {
 	dev_t dev;
 	ino_t ino;
 	struct crypt_ctx *ctx;
+	char *manifest; /* restore: "\n" name "\n" name ... "\n" */
 };
 
 static LIST_HEAD(crypt_dirs);
+
+static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret);
 
 struct crypt_file {
 	struct crypt_stream *cs; /* the image, or the tags of a page image */
@@ -94,6 +99,35 @@ static struct crypt_dir *add_dir(const struct stat *st, struct crypt_ctx *ctx)
 	return d;
 }
 
+/* What we know of the images directory dfd, loading its keys the first time */
+static int dir_lookup(int dfd, struct crypt_dir **ret)
+{
+	struct crypt_dir *d;
+	struct stat st;
+
+	if (fstatat(dfd, "", &st, AT_EMPTY_PATH)) {
+		pr_perror("Can't stat the images directory");
+		return -1;
+	}
+	list_for_each_entry(d, &crypt_dirs, l)
+		if (d->dev == st.st_dev && d->ino == st.st_ino) {
+			*ret = d;
+			return 0;
+		}
+	return load_dir(dfd, &st, ret);
+}
+
+/* The keys of the images directory dfd, or NULL (plain) in *ctx. */
+static int dir_ctx(int dfd, struct crypt_ctx **ctx)
+{
+	struct crypt_dir *d;
+
+	if (dir_lookup(dfd, &d))
+		return -1;
+	*ctx = d->ctx;
+	return 0;
+}
+
 /* The path of dfd's cipher.img, for messages */
 static void cipher_img_name(int dfd, char *buf, size_t len)
 {
@@ -106,6 +140,108 @@ static void cipher_img_name(int dfd, char *buf, size_t len)
 		n = snprintf(dir, sizeof(dir), ".");
 	dir[n] = '\0';
 	snprintf(buf, len, "%s/%s", dir, CRYPT_CIPHER_IMG);
+}
+
+/*
+ * The manifest: the names of the sealed and page images of a checkpoint,
+ * written last by a dump that succeeded.  Without it a checkpoint is
+ * incomplete; with it, an image that was removed is missed.
+ */
+static int read_manifest(int dfd, struct crypt_dir *d)
+{
+	struct crypt_stream *cs;
+	off_t size;
+	int fd, ret = -1;
+
+	fd = openat(dfd, MANIFEST, O_RDONLY);
+	if (fd < 0) {
+		pr_perror("%s: the checkpoint is incomplete (the dump did not finish)", MANIFEST);
+		return -1;
+	}
+	cs = crypt_stream_open_read(d->ctx, fd, MANIFEST);
+	if (cs) {
+		size = crypt_stream_size(cs);
+		d->manifest = xmalloc(size + 2);
+		if (d->manifest && crypt_stream_read(cs, d->manifest + 1, size) == size) {
+			d->manifest[0] = '\n';
+			d->manifest[size + 1] = '\0';
+			ret = 0;
+		}
+		crypt_stream_free(cs);
+	}
+	close(fd);
+	return ret;
+}
+
+static int write_manifest(int dfd, struct crypt_ctx *ctx)
+{
+	struct crypt_stream *cs = NULL;
+	struct dirent *de;
+	int fd = -1, ret = -1;
+	DIR *dir;
+
+	dir = fdopendir(dup(dfd));
+	if (!dir) {
+		pr_perror("Can't list the images directory");
+		return -1;
+	}
+	fd = openat(dfd, MANIFEST, O_WRONLY | O_CREAT | O_TRUNC, CR_FD_PERM);
+	if (fd < 0 || !(cs = crypt_stream_open_write(ctx, fd, MANIFEST)))
+		goto out;
+	while ((de = readdir(dir))) {
+		char magic[CRYPT_MAGIC_LEN] = {};
+		int ifd;
+
+		if (de->d_type != DT_REG || !strcmp(de->d_name, MANIFEST))
+			continue;
+		ifd = openat(dfd, de->d_name, O_RDONLY);
+		if (ifd < 0 || pread(ifd, magic, sizeof(magic), 0) < 0)
+			pr_warn("%s: can't read\n", de->d_name);
+		close_safe(&ifd);
+		if ((!memcmp(magic, "CRIUSEAL", sizeof(magic)) || !strncmp(de->d_name, "pages-", 6)) &&
+		    (crypt_stream_write(cs, de->d_name, strlen(de->d_name)) || crypt_stream_write(cs, "\n", 1)))
+			goto out;
+	}
+	ret = crypt_stream_close_write(cs);
+out:
+	if (ret)
+		pr_err("Can't write %s\n", MANIFEST);
+	crypt_stream_free(cs);
+	close_safe(&fd);
+	closedir(dir);
+	return ret;
+}
+
+/* At the end of a dump or pre-dump that succeeded */
+int crypt_dump_finish(void)
+{
+	int dfd = get_service_fd(IMG_FD_OFF);
+	struct crypt_ctx *ctx;
+
+	if (!opts.encrypt)
+		return 0;
+	if (dir_ctx(dfd, &ctx) || !ctx)
+		return -1;
+	return write_manifest(dfd, ctx);
+}
+
+/* Called by do_open_image() for an image that is not there */
+int crypt_image_missing(int dfd, int type, const char *path)
+{
+	char entry[PATH_MAX + 2];
+	struct crypt_dir *d;
+
+	if (type == CR_FD_CIPHER || type == CR_FD_STATS)
+		return 0;
+	if (dir_lookup(dfd, &d))
+		return -1;
+	if (!d->manifest)
+		return 0;
+	snprintf(entry, sizeof(entry), "\n%s\n", path);
+	if (!strstr(d->manifest, entry))
+		return 0;
+	pr_err("%s: missing from the checkpoint (removed)\n", path);
+	return -1;
 }
 
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
@@ -141,26 +277,8 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 		crypt_ctx_free(ctx);
 		return -1;
 	}
-	return 0;
-}
-
-/* The keys of the images directory dfd, or NULL (plain) in *ctx. */
-static int dir_ctx(int dfd, struct crypt_ctx **ctx)
-{
-	struct crypt_dir *d;
-	struct stat st;
-
-	if (fstatat(dfd, "", &st, AT_EMPTY_PATH)) {
-		pr_perror("Can't stat the images directory");
+	if (ctx && read_manifest(dfd, *ret))
 		return -1;
-	}
-	list_for_each_entry(d, &crypt_dirs, l)
-		if (d->dev == st.st_dev && d->ino == st.st_ino)
-			goto found;
-	if (load_dir(dfd, &st, &d))
-		return -1;
-found:
-	*ctx = d->ctx;
 	return 0;
 }
 
@@ -183,8 +301,9 @@ int crypt_dump_init(void)
 		return -1;
 	}
 	if (!opts.encrypt) {
-		if (unlinkat(dfd, CRYPT_CIPHER_IMG, 0) && errno != ENOENT) {
-			pr_perror("Can't remove the stale %s", CRYPT_CIPHER_IMG);
+		if ((unlinkat(dfd, CRYPT_CIPHER_IMG, 0) && errno != ENOENT) ||
+		    (unlinkat(dfd, MANIFEST, 0) && errno != ENOENT)) {
+			pr_perror("Can't remove a stale %s or %s", CRYPT_CIPHER_IMG, MANIFEST);
 			return -1;
 		}
 		return add_dir(&st, NULL) ? 0 : -1;
@@ -216,8 +335,10 @@ int crypt_dump_init(void)
 /* A failed dump must not leave anything that restores. */
 void crypt_dump_fail(void)
 {
-	if (opts.encrypt)
+	if (opts.encrypt) {
 		unlinkat(get_service_fd(IMG_FD_OFF), CRYPT_CIPHER_IMG, 0);
+		unlinkat(get_service_fd(IMG_FD_OFF), MANIFEST, 0);
+	}
 }
 
 static void crypt_file_free(struct crypt_file *cf)
@@ -372,6 +493,18 @@ int crypt_pages_read_iov(struct cr_img *img, const struct iovec *iov, int nr, un
 	return 0;
 }
 
+/* An image of a plain directory must not be a sealed one (cipher.img removed) */
+static int check_plain(int fd, int flags, const char *path)
+{
+	char magic[CRYPT_MAGIC_LEN];
+
+	if ((flags & O_ACCMODE) == O_WRONLY || pread(fd, magic, sizeof(magic), 0) != sizeof(magic) ||
+	    memcmp(magic, "CRIUSEAL", sizeof(magic)))
+		return 0;
+	pr_err("%s: an encrypted image, but there is no %s\n", path, CRYPT_CIPHER_IMG);
+	return -1;
+}
+
 /* Called by do_open_image() for every image it opened (fd in img). */
 int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path)
 {
@@ -385,7 +518,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	if (dir_ctx(dfd, &ctx))
 		return -1;
 	if (!ctx)
-		return 0;
+		return check_plain(img->_x.fd, flags, path);
 
 	cf = xzalloc(sizeof(*cf));
 	if (!cf)

@@ -11,7 +11,7 @@ libgnutls28-dev nettle-dev libgmp-dev libnftables-dev libbpf-dev libaio-dev
 uuid-dev libdrm-dev libsodium-dev
 python3 python3-protobuf python3-yaml python3-cryptography python3-junit.xml
 python3-cryptography-vectors
-iptables gnutls-bin
+iptables nftables gnutls-bin
 asciidoc-base xmlto
 "
 

@@ -91,6 +91,8 @@ struct cr_img;
 struct crypt_file;
 extern int crypt_dump_init(void);
 extern void crypt_dump_fail(void);
+extern int crypt_dump_finish(void);
+extern int crypt_image_missing(int dfd, int type, const char *path);
 extern int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path);
 extern bool crypt_image_pages(struct cr_img *img);
 extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);

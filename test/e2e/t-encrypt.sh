@@ -146,12 +146,13 @@ for how in flip swap foreign truncate extend; do
 	try_restore "$how of pages in $pages" "$t" "$want" --tls-key "$pki/key.pem"
 done
 
-# 5. tampering, image by image
+# 5. tampering, image by image: flipped, truncated, swapped with another of
+# its kind, replaced by the one of another checkpoint, removed
 for f in "$tmp"/b/*.img; do
 	img=$(basename "$f")
 	case $img in pages-*.img | stats-*) continue ;; esac
 	kind=${img%%-*}
-	for how in flip truncate swap foreign; do
+	for how in flip truncate swap foreign delete; do
 		t="$tmp/t"
 		rm -rf "$t"
 		cp -a "$tmp/b" "$t"
@@ -173,6 +174,14 @@ for f in "$tmp"/b/*.img; do
 			want="$img: "
 			# another checkpoint's key: the first image read fails
 			[ "$img" = cipher.img ] && want="\.img: authentication failed" ;;
+		delete)
+			rm "$t/$img"
+			case $img in
+			cipher.img) want="an encrypted image, but there is no cipher.img" ;;
+			manifest.img) want="manifest.img: the checkpoint is incomplete" ;;
+			pagetags-*) want="$img: can't open" ;;
+			*) want="$img: missing from the checkpoint" ;;
+			esac ;;
 		esac
 		try_restore "$how of $img" "$t" "$want" --tls-key "$pki/key.pem"
 	done
