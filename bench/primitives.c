@@ -17,19 +17,8 @@
 
 #include <sodium.h>
 
-#include "log.h"
+#include "../test/unit/log-stub.h"
 #include "crypt.h"
-
-void print_on_level(unsigned int loglevel, const char *format, ...)
-{
-	va_list args;
-
-	if (loglevel > LOG_WARN)
-		return;
-	va_start(args, format);
-	vfprintf(stderr, format, args);
-	va_end(args);
-}
 
 static double now(void)
 {

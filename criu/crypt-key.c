@@ -108,6 +108,13 @@ static void free_datum(gnutls_datum_t *d, bool secret)
 	d->data = NULL;
 }
 
+static int set_public_key(struct rsa_public_key *pub, const gnutls_datum_t *m, const gnutls_datum_t *e)
+{
+	nettle_mpz_set_str_256_u(pub->n, m->size, m->data);
+	nettle_mpz_set_str_256_u(pub->e, e->size, e->data);
+	return rsa_public_key_prepare(pub) ? 0 : -1;
+}
+
 /* The recipient's public key and its id (SHA-256 of its SubjectPublicKeyInfo). */
 static int load_cert(const char *path, struct rsa_public_key *pub, uint8_t *kid)
 {
@@ -143,13 +150,9 @@ static int load_cert(const char *path, struct rsa_public_key *pub, uint8_t *kid)
 		pr_err("%s: can't read the certificate's RSA key\n", path);
 		goto out;
 	}
-	if (pub) {
-		nettle_mpz_set_str_256_u(pub->n, m.size, m.data);
-		nettle_mpz_set_str_256_u(pub->e, e.size, e.data);
-		if (!rsa_public_key_prepare(pub)) {
-			pr_err("%s: invalid RSA key\n", path);
-			goto out;
-		}
+	if (pub && set_public_key(pub, &m, &e)) {
+		pr_err("%s: invalid RSA key\n", path);
+		goto out;
 	}
 	ret = 0;
 out:
@@ -192,8 +195,6 @@ static int load_key(const char *path, struct rsa_public_key *pub, struct rsa_pri
 		goto out;
 	}
 
-	nettle_mpz_set_str_256_u(pub->n, m.size, m.data);
-	nettle_mpz_set_str_256_u(pub->e, e.size, e.data);
 	nettle_mpz_set_str_256_u(priv->p, p.size, p.data);
 	nettle_mpz_set_str_256_u(priv->q, q.size, q.data);
 	/* a = d mod (p-1), b = d mod (q-1), c = q^-1 mod p: computed, not trusted */
@@ -205,7 +206,7 @@ static int load_key(const char *path, struct rsa_public_key *pub, struct rsa_pri
 	mpz_mod(priv->b, t, priv->b);
 	mpz_set_ui(t, 0);
 	mpz_clear(t);
-	if (!mpz_invert(priv->c, priv->q, priv->p) || !rsa_public_key_prepare(pub) ||
+	if (!mpz_invert(priv->c, priv->q, priv->p) || set_public_key(pub, &m, &e) ||
 	    !rsa_private_key_prepare(priv) || pub->size != priv->size) {
 		pr_err("%s: invalid RSA key\n", path);
 		goto out;

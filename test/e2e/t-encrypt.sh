@@ -109,6 +109,11 @@ try_restore() { # name, dir, expected error, options
 		test "$(cd "$d" && ls | grep -v '\.log$' | xargs cat | md5sum)" = "$sum"
 }
 not() { ! "$@"; }
+fresh_copy() { # of checkpoint b, as $tmp/t
+	t="$tmp/t"
+	rm -rf "$t"
+	cp -a "$tmp/b" "$t"
+}
 try_restore "restore without the key" "$tmp/b" "private/key.pem: can't read" --tls-key /nonexistent/private/key.pem
 try_restore "restore with another key" "$tmp/b" "encrypted for another key" --tls-key "$pki/other-key.pem"
 try_restore "restore with an EC key" "$tmp/b" "not RSA" --tls-key "$pki/ec-key.pem"
@@ -122,9 +127,7 @@ put_page() { # file, index < stdin
 	dd of="$1" bs=4096 seek="$2" count=1 conv=notrunc status=none
 }
 for how in flip swap foreign truncate extend; do
-	t="$tmp/t"
-	rm -rf "$t"
-	cp -a "$tmp/b" "$t"
+	fresh_copy
 	case $how in
 	flip)
 		printf '\x5a' | dd of="$t/$pages" bs=1 seek=$((4096 * 2 + 100)) conv=notrunc status=none
@@ -153,9 +156,7 @@ for f in "$tmp"/b/*.img; do
 	case $img in pages-*.img | stats-*) continue ;; esac
 	kind=${img%%-*}
 	for how in flip truncate swap foreign delete; do
-		t="$tmp/t"
-		rm -rf "$t"
-		cp -a "$tmp/b" "$t"
+		fresh_copy
 		case $how in
 		flip)
 			size=$(stat -c %s "$t/$img")

@@ -30,23 +30,11 @@
 #include <nettle/rsa.h>
 #include <sodium.h>
 
-#include "log.h"
+#include "log-stub.h"
 #include "crypt.h"
 #include "images/cipher.pb-c.h"
 
 static int failed;
-
-/* criu's logging, for the module: errors go to stderr */
-void print_on_level(unsigned int loglevel, const char *format, ...)
-{
-	va_list args;
-
-	if (loglevel > LOG_WARN)
-		return;
-	va_start(args, format);
-	vfprintf(stderr, format, args);
-	va_end(args);
-}
 
 static void result(int ok, const char *fmt, ...)
 {
