@@ -128,15 +128,15 @@ struct crypt_stream *crypt_stream_open_write(const struct crypt_ctx *ctx, int fd
 	return s;
 }
 
-/* Seal the plaintext in s->buf in place and write it out. */
-static int seal_chunk(struct crypt_stream *s, bool last)
+/* Seal n bytes of plaintext at src (s->buf itself, or not) into s->buf and write them out. */
+static int seal_chunk(struct crypt_stream *s, const void *src, size_t n, bool last)
 {
 	uint8_t iv[CRYPT_IV_LEN];
 
 	chunk_iv(s->chunk, last, iv);
-	crypto_aead_chacha20poly1305_ietf_encrypt_detached(s->buf, s->buf + s->len, NULL, s->buf, s->len, NULL, 0,
-							   NULL, iv, s->key);
-	if (write_all(s, s->buf, s->len + CRYPT_TAG_LEN))
+	crypto_aead_chacha20poly1305_ietf_encrypt_detached(s->buf, s->buf + n, NULL, src, n, NULL, 0, NULL, iv,
+							   s->key);
+	if (write_all(s, s->buf, n + CRYPT_TAG_LEN))
 		return -1;
 	s->chunk++;
 	s->len = 0;
@@ -149,8 +149,16 @@ int crypt_stream_write(struct crypt_stream *s, const void *buf, size_t len)
 		size_t n;
 
 		/* a full chunk is sealed only once more data shows it is not the last */
-		if (s->len == CRYPT_CHUNK && seal_chunk(s, false))
+		if (s->len == CRYPT_CHUNK && seal_chunk(s, s->buf, s->len, false))
 			return -1;
+		/* whole chunks with more to follow go straight from the caller's buffer */
+		if (!s->len && len > CRYPT_CHUNK) {
+			if (seal_chunk(s, buf, CRYPT_CHUNK, false))
+				return -1;
+			buf += CRYPT_CHUNK;
+			len -= CRYPT_CHUNK;
+			continue;
+		}
 		n = len < CRYPT_CHUNK - s->len ? len : CRYPT_CHUNK - s->len;
 		memcpy(s->buf + s->len, buf, n);
 		s->len += n;
@@ -165,7 +173,7 @@ int crypt_stream_close_write(struct crypt_stream *s)
 	if (s->done)
 		return 0;
 	s->done = true;
-	return seal_chunk(s, true);
+	return seal_chunk(s, s->buf, s->len, true);
 }
 
 static int read_chunk(struct crypt_stream *s, uint64_t i)
