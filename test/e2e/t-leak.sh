@@ -1,9 +1,10 @@
 # The secret leaks nowhere: a process keeps a fresh random secret in its
 # heap, stack, a thread's stack, environment, argv, a child process,
 # MAP_SHARED memory, a memfd, a pipe's unread buffer, a unix socket's
-# receive queue and an open deleted file.  A plain dump (the control)
-# has it in several files; an encrypted one in none; the restored process
-# finds every copy intact.
+# receive queue and an open deleted file; and a zdtm test keeps one in a
+# file on a private tmpfs mount of its mount namespace.  A plain dump (the
+# control) has it in several files; an encrypted one in none; the
+# restored processes find every copy intact.
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d /tmp/e2e-leak.XXXXXX)
 trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
@@ -43,4 +44,36 @@ else
 	not_ok "leak: restore"
 	show_log_errors "$tmp/enc/restore.log"
 fi
+# The private tmpfs: zdtm's uns flavour gives the test its own mount
+# namespace; test/zdtm/static/secret_tmpfs.c mounts a tmpfs there, keeps
+# its secret in a file on it, names the secret in its output, and checks
+# the file after restore (zdtm's PASS).
+zdtm_leak() { # plain|encrypt: runs the test, lists where the secret is in $tmp/found
+	local dir="$E2E_TOP/build/criu/test" name=zdtm/static/secret_tmpfs opt img s t
+	[ "$1" = encrypt ] && opt=--encrypt
+	rm -rf "$dir/dump/$name" "$dir/$name.out"
+	(cd "$dir" && timeout -k 10 600 python3 zdtm.py run -f uns -t "$name" --keep-img always $opt \
+		</dev/null >"$tmp/zdtm-$1.log" 2>&1)
+	check "leak: zdtm secret_tmpfs ($1): the restored test finds its tmpfs file and heap intact" \
+		grep -q "Test $name PASS" "$tmp/zdtm-$1.log" || tail -n 5 "$tmp/zdtm-$1.log" | sed 's/^/    # /'
+	s=$(grep -ho 'secret [0-9a-f]\{32\}' "$dir/$name.out" 2>/dev/null | tail -n 1 | cut -d' ' -f2)
+	img=$(ls -d "$dir/dump/$name"/*/1 2>/dev/null | head -n 1)
+	: >"$tmp/found"
+	[ -n "$s" ] && [ -n "$img" ] || {
+		echo "no secret or no images" >"$tmp/found"
+		return
+	}
+	grep -rlaF "$s" "$img" | xargs -r -n1 basename >>"$tmp/found"
+	for t in "$img"/tmpfs-dev-*.img; do
+		zcat "$t" 2>/dev/null | grep -qaF "$s" && echo "$(basename "$t")(gunzipped)" >>"$tmp/found"
+	done
+}
+zdtm_leak plain
+found=$(tr '\n' ' ' <"$tmp/found")
+check "leak: control: a plain checkpoint has the tmpfs secret in its tmpfs archive ($found)" \
+	grep -q "tmpfs-dev-.*(gunzipped)" "$tmp/found"
+zdtm_leak encrypt
+found=$(tr '\n' ' ' <"$tmp/found")
+check "leak: an encrypted checkpoint has the tmpfs secret in no file${found:+ (found in $found)}" \
+	test ! -s "$tmp/found"
 exit $T_FAILED
