@@ -187,4 +187,17 @@ for f in "$tmp"/b/*.img; do
 		try_restore "$how of $img" "$t" "$want" --tls-key "$pki/key.pem"
 	done
 done
+# 6. restore --auto-dedup punches the pages it read out of the encrypted
+# page images (they keep their layout), and the process runs
+if restore "$tmp/b" --tls-key "$pki/key.pem" --auto-dedup; then
+	track_pid "$(cat "$tmp/b/pid")"
+	before=$(last_tick)
+	wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
+	check "encrypt: restore --auto-dedup, and the process counts on" test "$(last_tick)" -gt "$before"
+	check "encrypt: ... the page images are holes now ($(cd "$tmp/b" && du -k pages-*.img | tr '\n\t' '  '))" \
+		test "$(cd "$tmp/b" && du -kc pages-*.img | tail -n 1 | cut -f1)" = 0
+else
+	not_ok "encrypt: restore --auto-dedup"
+	show_log_errors "$tmp/b/restore.log"
+fi
 exit $T_FAILED
