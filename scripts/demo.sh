@@ -78,4 +78,4 @@ grep -q CORRUPTED "$work/log" && {
 	exit 1
 }
 say "Done: a real process was checkpointed encrypted and restored with the patched CRIU"
-echo "($("$CRIU" --version | head -n 1 | tr -s ' '), $E2E_TOP/build/bin/criu)."
+echo "($(criu_t --version | head -n 1 | tr -s ' '), $E2E_TOP/build/bin/criu)."
