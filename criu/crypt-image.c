@@ -58,6 +58,9 @@ struct crypt_dir {
 
 static LIST_HEAD(crypt_dirs);
 
+/* the images directory of this dump, still open when CRIU closed its own */
+static int dump_dfd = -1;
+
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret);
 
 struct crypt_file {
@@ -215,14 +218,13 @@ out:
 /* At the end of a dump or pre-dump that succeeded */
 int crypt_dump_finish(void)
 {
-	int dfd = get_service_fd(IMG_FD_OFF);
 	struct crypt_ctx *ctx;
 
 	if (!opts.encrypt)
 		return 0;
-	if (dir_ctx(dfd, &ctx) || !ctx)
+	if (dir_ctx(dump_dfd, &ctx) || !ctx)
 		return -1;
-	return write_manifest(dfd, ctx);
+	return write_manifest(dump_dfd, ctx);
 }
 
 /* Called by do_open_image() for an image that is not there */
@@ -300,6 +302,11 @@ int crypt_dump_init(void)
 		pr_perror("Can't stat the images directory");
 		return -1;
 	}
+	dump_dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	if (dump_dfd < 0) {
+		pr_perror("Can't dup the images directory");
+		return -1;
+	}
 	if (!opts.encrypt) {
 		if ((unlinkat(dfd, CRYPT_CIPHER_IMG, 0) && errno != ENOENT) ||
 		    (unlinkat(dfd, MANIFEST, 0) && errno != ENOENT)) {
@@ -335,9 +342,9 @@ int crypt_dump_init(void)
 /* A failed dump must not leave anything that restores. */
 void crypt_dump_fail(void)
 {
-	if (opts.encrypt) {
-		unlinkat(get_service_fd(IMG_FD_OFF), CRYPT_CIPHER_IMG, 0);
-		unlinkat(get_service_fd(IMG_FD_OFF), MANIFEST, 0);
+	if (opts.encrypt && dump_dfd >= 0) {
+		unlinkat(dump_dfd, CRYPT_CIPHER_IMG, 0);
+		unlinkat(dump_dfd, MANIFEST, 0);
 	}
 }
 

@@ -55,6 +55,17 @@ for c in ec small missing; do
 	check "encrypt: ... and no cipher.img is left" test ! -e "$d/cipher.img"
 done
 
+# a dump that fails late (the child is no session leader), after
+# cipher.img was written, leaves nothing that restores
+child=$(cut -d' ' -f1 /proc/$pid/task/$pid/children)
+if dump "$tmp/late" --encrypt --tls-cert "$pki/cert.pem" -t "$child"; then
+	not_ok "encrypt: a dump of a non-session-leader fails (it succeeded)"
+else
+	check "encrypt: a dump that fails late leaves no cipher.img and no manifest.img" \
+		test ! -e "$tmp/late/cipher.img" -a ! -e "$tmp/late/manifest.img"
+	check "encrypt: ... and the processes still run" running
+fi
+
 # 2. an encrypted dump and restore
 if dump "$tmp/a" --encrypt --tls-cert "$pki/cert.pem"; then
 	ok "encrypt: dump --encrypt"

@@ -1,0 +1,63 @@
+# CRIT, the second decoder of the format (lib/pycriu/crypt.py, written from
+# Documentation/encryption.txt with Python's cryptography): 'crit decrypt'
+# makes a plain copy of an encrypted checkpoint that criu restores without
+# any key; a tampered checkpoint or a wrong key gives a one-line error and
+# no copy.
+. "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d /tmp/e2e-crit.XXXXXX)
+trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+keeper=$(e2e_cc secret-keeper)
+pki="$E2E_TOP/build/pki"
+"$E2E_TOP/test/pki/make-keys.sh" "$pki"
+last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
+crit_t() { timeout -k 5 120 "$CRIT" "$@"; }
+
+secret="crit-$RANDOM$RANDOM$RANDOM"
+echo "$secret" >"$tmp/secret"
+pid=$(start_in_pidns "$keeper" "$tmp/secret" "$tmp/log" fork)
+wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 10
+mkdir "$tmp/enc"
+criu_t dump -t "$pid" -D "$tmp/enc" -o dump.log -v4 --encrypt --tls-cert "$pki/cert.pem" ||
+	not_ok "crit: encrypted dump"
+
+out=$(crit_t decrypt "$tmp/enc" "$tmp/plain" --tls-key "$pki/key.pem" 2>&1)
+check "crit: decrypt makes a plain copy ($out)" test -f "$tmp/plain/core-1.img" -a ! -e "$tmp/plain/cipher.img"
+check "crit: the copy holds the secret in the clear (pages)" grep -qaF "$secret" "$tmp"/plain/pages-*.img
+check "crit: crit x ps reads the copy" grep -q secret-keeper <<<"$(crit_t x "$tmp/plain" ps 2>&1)"
+before=$(last_tick)
+if criu_t restore -D "$tmp/plain" -d -o restore.log -v4 --pidfile "$tmp/plain/pid"; then
+	track_pid "$(cat "$tmp/plain/pid")"
+	wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
+	check "crit: criu restores the plain copy without a key, and the process counts on" \
+		test "$(last_tick)" -gt "$before"
+	check "crit: ... its secret intact" test -z "$(grep CORRUPTED "$tmp/log")"
+else
+	not_ok "crit: criu restores the plain copy without a key"
+	show_log_errors "$tmp/plain/restore.log"
+fi
+
+refused() { # name, expected message, crit decrypt arguments
+	local name=$1 want=$2 out
+	shift 2
+	rm -rf "$tmp/out"
+	out=$(crit_t decrypt "$@" "$tmp/out" 2>&1) && {
+		not_ok "crit: $name is refused (it succeeded)"
+		return
+	}
+	check "crit: $name is refused in one line: $out" grep -qE "^crit: .*$want" <<<"$out"
+	check "crit: ... and nothing is written" test ! -e "$tmp/out"
+}
+refused "another key" "encrypted for another key" "$tmp/enc" --tls-key "$pki/other-key.pem"
+refused "a missing key" "can't read" "$tmp/enc" --tls-key "$tmp/none.pem"
+refused "a non-RSA key" "not RSA" "$tmp/enc" --tls-key "$pki/ec-key.pem"
+refused "a plain checkpoint" "not an encrypted checkpoint" "$tmp/plain" --tls-key "$pki/key.pem"
+cp -a "$tmp/enc" "$tmp/t1"
+printf '\x5a' | dd of="$tmp/t1/core-1.img" bs=1 seek=100 conv=notrunc status=none
+refused "a tampered image" "core-1.img: authentication failed" "$tmp/t1" --tls-key "$pki/key.pem"
+cp -a "$tmp/enc" "$tmp/t2"
+printf '\x5a' | dd of="$tmp/t2/pages-1.img" bs=1 seek=5000 conv=notrunc status=none
+refused "a tampered page" "pages-1.img: page 1 fails authentication" "$tmp/t2" --tls-key "$pki/key.pem"
+cp -a "$tmp/enc" "$tmp/t3"
+truncate -s -1 "$tmp/t3/mm-1.img"
+refused "a truncated image" "mm-1.img: (truncated|authentication failed)" "$tmp/t3" --tls-key "$pki/key.pem"
+exit $T_FAILED
