@@ -3,6 +3,7 @@
 # Documentation/encryption.txt with Python's cryptography (not from the C).
 import hashlib
 import hmac
+import io
 import os
 import shutil
 import struct
@@ -155,6 +156,25 @@ class Checkpoint:
 
 def is_encrypted(dirpath):
     return os.path.exists(os.path.join(dirpath, CIPHER_IMG))
+
+
+_checkpoints = {}
+
+
+def open_image(path, key_path=None):
+    """A readable binary file of the image's plaintext: the file itself in a
+    plain checkpoint, its authenticated plaintext in an encrypted one."""
+    dirpath, name = os.path.split(os.path.abspath(path))
+    f = open(path, "rb")
+    if not is_encrypted(dirpath) or name in (CIPHER_IMG, ) or \
+            (f.read(len(MAGIC)) != MAGIC and not name.startswith("pages-")):
+        f.seek(0)
+        return f
+    f.close()
+    if dirpath not in _checkpoints:
+        _checkpoints[dirpath] = Checkpoint(dirpath, key_path)
+    cp = _checkpoints[dirpath]
+    return io.BytesIO(cp.open_pages(name) if name.startswith("pages-") else cp.open_stream(name))
 
 
 def decrypt_dir(src, dst, key_path=None):

@@ -36,6 +36,18 @@ else
 	show_log_errors "$tmp/plain/restore.log"
 fi
 
+# crit reads the encrypted checkpoint directly, with the key, as it reads the plain copy
+for cmd in "show core-1.img" "show mm-1.img" "show pagemap-1.img" "show files.img" "info core-1.img" \
+	"x . ps" "x . fds" "x . mems" "x . rss"; do
+	set -- $cmd
+	a=$(cd "$tmp/enc" && crit_t "$@" --tls-key "$pki/key.pem" 2>&1)
+	b=$(cd "$tmp/plain" && crit_t "$@" 2>&1)
+	check "crit: 'crit $cmd' reads the encrypted checkpoint as the plain copy ($(wc -l <<<"$a") lines)" \
+		test -n "$a" -a "$a" = "$b"
+done
+out=$(cd "$tmp/enc" && crit_t show core-1.img --tls-key "$pki/other-key.pem" 2>&1)
+check "crit: show with another key: one line: $out" grep -qx "crit: .*encrypted for another key.*" <<<"$out"
+
 refused() { # name, expected message, crit decrypt arguments
 	local name=$1 want=$2 out
 	shift 2
