@@ -85,3 +85,11 @@ check() {
 show_log_errors() {
 	grep -E 'Error|Warn' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE' | tail -n 5 | sed 's/^/    # /'
 }
+
+# Invert every bit of the byte at offset $2 of file $1 (a real change,
+# whatever the byte was).
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}

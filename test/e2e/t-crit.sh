@@ -64,10 +64,10 @@ refused "a missing key" "can't read" "$tmp/enc" --tls-key "$tmp/none.pem"
 refused "a non-RSA key" "not RSA" "$tmp/enc" --tls-key "$pki/ec-key.pem"
 refused "a plain checkpoint" "not an encrypted checkpoint" "$tmp/plain" --tls-key "$pki/key.pem"
 cp -a "$tmp/enc" "$tmp/t1"
-printf '\x5a' | dd of="$tmp/t1/core-1.img" bs=1 seek=100 conv=notrunc status=none
+flip_byte "$tmp/t1/core-1.img" 100
 refused "a tampered image" "core-1.img: authentication failed" "$tmp/t1" --tls-key "$pki/key.pem"
 cp -a "$tmp/enc" "$tmp/t2"
-printf '\x5a' | dd of="$tmp/t2/pages-1.img" bs=1 seek=5000 conv=notrunc status=none
+flip_byte "$tmp/t2/pages-1.img" 5000
 refused "a tampered page" "pages-1.img: page 1 fails authentication" "$tmp/t2" --tls-key "$pki/key.pem"
 cp -a "$tmp/enc" "$tmp/t3"
 truncate -s -1 "$tmp/t3/mm-1.img"

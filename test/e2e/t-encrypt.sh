@@ -110,7 +110,7 @@ try_restore() { # name, dir, expected error, options
 	local sum=$(cd "$d" && ls | grep -v '\.log$' | xargs cat | md5sum)
 	if restore "$d" "$@"; then
 		not_ok "encrypt: $name is refused (restore succeeded)"
-		track_pid "$(cat "$d/pid")"
+		kill -9 "$(cat "$d/pid")"
 		return
 	fi
 	line=$(grep -E "Error .*$want" "$d/restore.log" | head -n 1)
@@ -141,7 +141,7 @@ for how in flip swap foreign truncate extend; do
 	fresh_copy
 	case $how in
 	flip)
-		printf '\x5a' | dd of="$t/$pages" bs=1 seek=$((4096 * 2 + 100)) conv=notrunc status=none
+		flip_byte "$t/$pages" $((4096 * 2 + 100))
 		want="$pages: page 2 fails authentication" ;;
 	swap)
 		page "$tmp/b/$pages" 0 | put_page "$t/$pages" 1
@@ -171,7 +171,7 @@ for f in "$tmp"/b/*.img; do
 		case $how in
 		flip)
 			size=$(stat -c %s "$t/$img")
-			printf '\x5a' | dd of="$t/$img" bs=1 seek=$((size / 2)) conv=notrunc status=none
+			flip_byte "$t/$img" $((size / 2))
 			want="$img: " ;;
 		truncate)
 			truncate -s -1 "$t/$img"

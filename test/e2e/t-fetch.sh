@@ -13,7 +13,7 @@ check "fetch: CRIU_TARBALL with the right sha256 is used" \
 
 # the real tarball with one byte changed
 cp "$tmp/good.tar.xz" "$tmp/bad.tar.xz"
-printf 'x' | dd of="$tmp/bad.tar.xz" bs=1 seek=4096 conv=notrunc status=none
+flip_byte "$tmp/bad.tar.xz" 4096
 if out=$(CRIU_TARBALL="$tmp/bad.tar.xz" "$fetch" 2>&1); then
 	not_ok "fetch: a tarball with a wrong sha256 is refused (it was accepted)"
 else
