@@ -1,18 +1,28 @@
 #!/bin/bash
 # Stable entry points for the patched build.
-#   entry-points.sh                 build/bin/criu and build/bin/crit
-#   entry-points.sh install PREFIX  crit and its python packages under PREFIX
+#   entry-points.sh                 build/bin/criu, build/bin/crit and
+#                                   build/bin/criu-coredump
+#   entry-points.sh install PREFIX  crit, criu-coredump and their python
+#                                   packages under PREFIX
 # crit always runs with Debian's python3, which has google.protobuf.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 tree="$top/build/criu"
 
-crit_wrapper() { # $1: directory holding pycriu/ and crit/
+# $1: directory holding pycriu/, crit/ and criu_coredump/; $2: what to run
+py_wrapper() {
 	cat <<W
 #!/bin/sh
-PYTHONPATH="$1\${PYTHONPATH:+:\$PYTHONPATH}" exec /usr/bin/python3 -m crit "\$@"
+PYTHONPATH="$1\${PYTHONPATH:+:\$PYTHONPATH}" exec /usr/bin/python3 $2 "\$@"
 W
+}
+
+# crit and criu-coredump into $1/bin, their python code being in $2
+wrappers() {
+	py_wrapper "$2" "-m crit" >"$1/crit"
+	py_wrapper "$2" "$2/criu-coredump" >"$1/criu-coredump"
+	chmod 755 "$1/crit" "$1/criu-coredump"
 }
 
 if [ "${1:-}" = install ]; then
@@ -20,11 +30,11 @@ if [ "${1:-}" = install ]; then
 	py="$prefix/lib/criu/python"
 	rm -rf "$py"
 	mkdir -p "$py" "$prefix/bin"
-	cp -rL "$tree/lib/pycriu" "$tree/crit/crit" "$py/"
+	cp -rL "$tree/lib/pycriu" "$tree/crit/crit" "$tree/coredump/criu_coredump" "$py/"
+	cp "$tree/coredump/coredump" "$py/criu-coredump"
 	find "$py" -name __pycache__ -prune -exec rm -rf {} +
-	crit_wrapper "$py" >"$prefix/bin/crit"
-	chmod 755 "$prefix/bin/crit"
-	echo "installed criu into $prefix/sbin and crit into $prefix/bin"
+	wrappers "$prefix/bin" "$py"
+	echo "installed criu into $prefix/sbin, crit and criu-coredump into $prefix/bin"
 	exit 0
 fi
 
@@ -32,5 +42,6 @@ mkdir -p "$top/build/bin" "$top/build/python"
 ln -sfn "$tree/criu/criu" "$top/build/bin/criu"
 ln -sfn "$tree/lib/pycriu" "$top/build/python/pycriu"
 ln -sfn "$tree/crit/crit" "$top/build/python/crit"
-crit_wrapper "$top/build/python" >"$top/build/bin/crit"
-chmod 755 "$top/build/bin/crit"
+ln -sfn "$tree/coredump/criu_coredump" "$top/build/python/criu_coredump"
+ln -sfn "$tree/coredump/coredump" "$top/build/python/criu-coredump"
+wrappers "$top/build/bin" "$top/build/python"

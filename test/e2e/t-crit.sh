@@ -72,4 +72,57 @@ refused "a tampered page" "pages-1.img: page 1 fails authentication" "$tmp/t2" -
 cp -a "$tmp/enc" "$tmp/t3"
 truncate -s -1 "$tmp/t3/mm-1.img"
 refused "a truncated image" "mm-1.img: (truncated|authentication failed)" "$tmp/t3" --tls-key "$pki/key.pem"
+cp -a "$tmp/enc" "$tmp/t4"
+/usr/bin/python3 -c ' # a cipher.img of a format 2
+import struct, sys
+sys.path.insert(0, sys.argv[2])
+from pycriu import images
+p = sys.argv[1]
+data = open(p, "rb").read()
+ce = images.pb.cipher_entry()
+ce.ParseFromString(data[12:])
+ce.format = 2
+body = ce.SerializeToString()
+open(p, "wb").write(data[:8] + struct.pack("<I", len(body)) + body)
+' "$tmp/t4/cipher.img" "$E2E_TOP/build/python"
+refused "a newer format" "cipher.img: unsupported format version 2" "$tmp/t4" --tls-key "$pki/key.pem"
+
+# Forensics: the memory of the tasks, read from the encrypted checkpoint
+k=(--tls-key "$pki/key.pem")
+a=$(crit_t grep "$tmp/enc" "$secret" "${k[@]}" 2>&1)
+b=$(crit_t grep "$tmp/plain" "$secret" 2>&1)
+check "crit: grep finds the secret in both tasks' memory ($(wc -l <<<"$a") places)" \
+	test "$(cut -f1 <<<"$a" | sort -u | wc -l)" = 2
+check "crit: ... at the same places as in the plain copy" test "$a" = "$b"
+addr=$(head -n 1 <<<"$a" | cut -f2)
+task=$(head -n 1 <<<"$a" | cut -f1)
+end=$(printf %x $((0x$addr + ${#secret})))
+check "crit: mem TASK ADDR-END gives the secret's bytes" \
+	test "$(crit_t mem "$tmp/enc" "$task" "$addr-$end" "${k[@]}")" = "$secret"
+crit_t mem "$tmp/enc" "$task" "$addr" -o "$tmp/m.enc" "${k[@]}" 2>/dev/null
+crit_t mem "$tmp/plain" "$task" "$addr" -o "$tmp/m.plain" 2>/dev/null
+check "crit: mem TASK ADDR writes the rest of its mapping ($(stat -c %s "$tmp/m.enc" 2>/dev/null) bytes), as from the copy" \
+	cmp -s "$tmp/m.enc" "$tmp/m.plain"
+check "crit: mem --hex prints a hex dump" \
+	grep -q "^0*$addr: " <<<"$(crit_t mem "$tmp/enc" "$task" "$addr-$end" --hex "${k[@]}")"
+out=$(crit_t grep "$tmp/enc" "no-such-$secret" "${k[@]}" 2>&1)
+check "crit: grep of what is nowhere: exit 1, no output" test $? = 1 -a -z "$out"
+out=$(crit_t grep "$tmp/t2" "$secret" "${k[@]}" 2>/dev/null)
+err=$(crit_t grep "$tmp/t2" "$secret" "${k[@]}" 2>&1 >/dev/null)
+check "crit: grep in a tampered checkpoint: one line, no partial output: $err" \
+	test -z "$out" -a "$(wc -l <<<"$err")" = 1 -a -n "$err"
+out=$(crit_t mem "$tmp/enc" 1 "$addr" --tls-key "$pki/other-key.pem" 2>&1)
+check "crit: mem with another key: one line: $out" grep -qx "crit: .*encrypted for another key.*" <<<"$out"
+
+# criu-coredump: the same core files from the encrypted checkpoint and the copy
+mkdir "$tmp/core.enc" "$tmp/core.plain"
+timeout 120 "$E2E_TOP/build/bin/criu-coredump" -i "$tmp/enc" -o "$tmp/core.enc" "${k[@]}"
+timeout 120 "$E2E_TOP/build/bin/criu-coredump" -i "$tmp/plain" -o "$tmp/core.plain"
+check "criu-coredump: core files of an encrypted checkpoint ($(ls "$tmp/core.enc" | tr '\n' ' '))" \
+	grep -q "Type: *CORE" <<<"$(readelf -h "$tmp/core.enc/core.1" 2>&1)"
+check "criu-coredump: ... hold the secret" grep -qaF "$secret" "$tmp/core.enc/core.1"
+check "criu-coredump: ... equal those of the plain copy" diff -r "$tmp/core.enc" "$tmp/core.plain"
+out=$(timeout 120 "$E2E_TOP/build/bin/criu-coredump" -i "$tmp/enc" -o "$tmp/core.enc" \
+	--tls-key "$pki/other-key.pem" 2>&1)
+check "criu-coredump: another key: one line: $out" grep -qx "criu-coredump: .*encrypted for another key.*" <<<"$out"
 exit $T_FAILED
