@@ -47,6 +47,13 @@ test: build
 	@scripts/run-tests.sh
 .PHONY: test
 
+# The benchmark of issue 7 (bench/README.md): results in bench/results/.
+# BENCH_QUICK=1 for a short run; BENCH_NO_BUILD=1 measures the binary
+# already built, without building first.
+bench: $(if $(BENCH_NO_BUILD),,build)
+	@bench/run.sh
+.PHONY: bench
+
 install: build
 	@$(CRIU_MAKE) SKIP_PIP_INSTALL=1 PREFIX=$(PREFIX) install-criu install-man install-lib
 	@scripts/entry-points.sh install $(PREFIX)

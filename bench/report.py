@@ -1,0 +1,398 @@
+#!/usr/bin/python3
+"""The report of a bench/run.sh run: results.csv (one row per repetition,
+with CRIU's own statistics), summary.md (medians, ratios to plain criu of
+the same run, every target of issue 7 with PASS or MISS) and the plots.
+
+    report.py ROWS_CSV RAW_DIR OUT_DIR
+
+CRIU's stats-dump and stats-restore images are decoded with pycriu (the
+run's snapshot, on PYTHONPATH); they stay plain in encrypted checkpoints.
+"""
+import csv
+import os
+import statistics
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+try:
+    import pycriu
+except ImportError:  # the figures of criu's own statistics are then missing
+    pycriu = None
+
+TOOLS = ["age", "gpg", "openssl", "cms"]
+POSTDUMP = {"auto": "each image of 1 MiB or more alone and the small ones in one tar stream",
+            "tar": "one tar stream of the images directory", "files": "each image file alone"}
+MIB = 1 << 20
+
+
+def num(v):
+    return float(v) if v not in ("", None) else None
+
+
+def add(*vs):
+    vs = [v for v in vs if v is not None]
+    return sum(vs) if vs else None
+
+
+def stats(path, kind):
+    """CRIU's statistics image, as a dict; {} when absent or unreadable."""
+    if pycriu is None or not os.path.exists(path):
+        return {}
+    try:
+        with open(path, "rb") as f:
+            return pycriu.images.load(f)["entries"][0][kind]
+    except Exception as e:  # a half-written image of a failed run
+        print(f"report: {path}: {e}", file=sys.stderr)
+        return {}
+
+
+def load_rows(rows_csv, raw):
+    rows = []
+    with open(rows_csv) as f:
+        for r in csv.DictReader(f):
+            d = os.path.join(raw, r["workload"], f"{r['method']}-{r['rep']}")
+            sd = stats(os.path.join(d, "stats-dump"), "dump")
+            sr = stats(os.path.join(d, "stats-restore"), "restore")
+            g = {k: num(v) for k, v in r.items() if k.endswith(("_s", "_kib", "_bytes")) or k == "files"}
+            # dump: criu (with its post-dump script) and, on disk, the sync
+            r["dump_s"] = add(g["dump_criu_s"], g["sync_s"])
+            r["dump_cpu_s"] = add(g["dump_user_s"], g["dump_sys_s"], g["sync_user_s"], g["sync_sys_s"])
+            # restore: the tool's decryption, then criu, whose restored
+            # tasks read (and decrypt) their own pages
+            r["restore_s"] = add(g["decrypt_s"], g["restore_criu_s"])
+            r["restore_cpu_s"] = add(g["decrypt_user_s"], g["decrypt_sys_s"], g["restore_user_s"],
+                                     g["restore_sys_s"], g["restored_tasks_cpu_s"])
+            r["total_s"] = add(r["dump_s"], r["restore_s"]) if r["restore_s"] is not None else None
+            r["frozen_s"] = sd["frozen_time"] / 1e6 if "frozen_time" in sd else None
+            r["freezing_s"] = sd["freezing_time"] / 1e6 if "freezing_time" in sd else None
+            r["memdump_s"] = sd["memdump_time"] / 1e6 if "memdump_time" in sd else None
+            r["memwrite_s"] = sd["memwrite_time"] / 1e6 if "memwrite_time" in sd else None
+            r["pages_written"] = sd.get("pages_written")
+            r["stats_restore_s"] = sr["restore_time"] / 1e6 if "restore_time" in sr else None
+            r["stats_forking_s"] = sr["forking_time"] / 1e6 if "forking_time" in sr else None
+            r["pages_restored"] = sr.get("pages_restored")
+            for k, v in g.items():
+                r[k] = v
+            rows.append(r)
+    return rows
+
+
+def write_csv(rows, path):
+    keys = list(rows[0].keys()) if rows else []
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r[k] is None else (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]))
+                        for k in keys})
+
+
+def medians(rows):
+    """{(workload, method): {metric: median}} over the repetitions that succeeded."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["workload"], r["method"]), []).append(r)
+    med = {}
+    for key, rs in groups.items():
+        ok = [r for r in rs if r["status"] == "ok"]
+        m = {"n": len(ok), "failed": len(rs) - len(ok),
+             "verify": ",".join(sorted({r["verify"] for r in ok})) or "-"}
+        for k in ("dump_s", "restore_s", "total_s", "dump_cpu_s", "restore_cpu_s", "frozen_s", "memwrite_s",
+                  "memdump_s", "stats_restore_s", "dump_rss_kib", "restore_rss_kib", "decrypt_rss_kib",
+                  "size_bytes", "apparent_bytes", "files", "pages_written", "decrypt_s", "sync_s",
+                  "restored_tasks_cpu_s"):
+            vs = [r[k] for r in ok if r.get(k) is not None]
+            m[k] = statistics.median(vs) if vs else None
+        med[key] = m
+    return med
+
+
+def primitives(path):
+    runs = {}
+    if os.path.exists(path):
+        for line in open(path):
+            p = line.split()
+            if len(p) == 4 and p[3] == "MB/s":
+                runs.setdefault(p[1], []).append(float(p[2]))
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
+def fmt(v, d=2):
+    return "n/a" if v is None else f"{v:.{d}f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+class Targets:
+    def __init__(self):
+        self.rows = []
+
+    def check(self, name, wl, text, value, limit, at_least=False):
+        if value is None:
+            verdict = "n/a"
+        else:
+            verdict = "PASS" if (value >= limit if at_least else value <= limit) else "MISS"
+        rel = ">=" if at_least else "<="
+        self.rows.append((name, wl, text, fmt(value), f"{rel} {limit:g}", verdict))
+
+
+def best_tool(med, wl, metric, tools):
+    """The post-dump tool with the smallest median of metric in wl."""
+    c = [(med[(wl, t)][metric], t) for t in tools if (wl, t) in med and med[(wl, t)][metric] is not None]
+    return min(c) if c else (None, None)
+
+
+def targets(med, workloads, prim):
+    t = Targets()
+    for wl in workloads:
+        kind, storage = wl.split("-")[0], wl.split("-")[-1]
+        p, e = med.get((wl, "plain")), med.get((wl, "enc"))
+        if not p or not e:
+            continue
+        tools = [m for (w, m) in med if w == wl and m in TOOLS]
+        ovh = {}
+        for ph in ("dump", "restore", "total"):
+            k = ph + "_s"
+            ovh[ph] = (e[k] - p[k]) if e[k] is not None and p[k] is not None else None
+
+        def vs_tools(ph, frac, label):
+            k = ph + "_s"
+            bt, name = best_tool(med, wl, k, tools)
+            if bt is None or ovh[ph] is None:
+                return t.check(label, wl, "no post-dump tool measured", None, frac)
+            tool_ovh = bt - p[k]
+            r = ovh[ph] / tool_ovh if tool_ovh > 0 else None
+            t.check(label, wl, f"enc {ovh[ph]:+.2f} s vs {name} {tool_ovh:+.2f} s over plain", r, frac)
+
+        def vs_plain(ph, limit, label):
+            k = ph + "_s"
+            t.check(label, wl, f"enc {fmt(e[k])} s / plain {fmt(p[k])} s", ratio(e[k], p[k]), limit)
+
+        def end_to_end(limit, label):
+            bt, name = best_tool(med, wl, "total_s", tools)
+            t.check(label, wl, f"{name} {fmt(bt)} s / enc {fmt(e['total_s'])} s (dump + restore)",
+                    ratio(bt, e["total_s"]), limit, at_least=True)
+
+        def vs_cipher(ph, prim_name, label):
+            mbps = prim.get(prim_name)
+            pages = e.get("pages_written")
+            if not mbps or not pages or ovh[ph] is None:
+                return t.check(label, wl, f"no {prim_name} figure", None, 1.3)
+            cipher = pages * 4096 / (mbps * 1e6)
+            t.check(label, wl, f"enc {ovh[ph]:+.2f} s vs {prim_name} {cipher:.2f} s for {pages * 4096 / MIB:.0f} MiB",
+                    ovh[ph] / cipher, 1.3)
+
+        if kind == "mem" and storage == "shm":
+            vs_tools("dump", 0.2, "mem/tmpfs: dump overhead / best tool's")
+            vs_cipher("dump", "pages-seal", "mem/tmpfs: dump overhead / page cipher alone")
+            vs_tools("restore", 0.2, "mem/tmpfs: restore overhead / best tool's")
+            vs_cipher("restore", "pages-open", "mem/tmpfs: restore overhead / page cipher alone")
+        if kind == "mem" and storage == "disk":
+            vs_plain("dump", 1.10, "mem/disk: dump enc / plain")
+            vs_plain("restore", 1.10, "mem/disk: restore enc / plain")
+        if kind == "tree":
+            vs_plain("dump", 1.05, "tree: dump enc / plain")
+            vs_plain("restore", 1.05, "tree: restore enc / plain")
+            vs_tools("dump", 0.1, "tree: dump overhead / best tool's")
+            vs_tools("restore", 0.1, "tree: restore overhead / best tool's")
+        if kind == "raw":
+            vs_tools("dump", 0.5, "raw: dump overhead / best tool's")
+            vs_tools("restore", 0.5, "raw: restore overhead / best tool's")
+        if kind == "mem":
+            end_to_end(2, "mem: end to end, best tool / enc")
+        if kind == "tree":
+            end_to_end(3, "tree: end to end, best tool / enc")
+        t.check("space on disk: enc / plain", wl,
+                f"{fmt(ratio(e['size_bytes'], MIB))} / {fmt(ratio(p['size_bytes'], MIB))} MiB allocated "
+                f"(file sizes: {fmt(ratio(e['apparent_bytes'], p['apparent_bytes']), 3)}x)",
+                ratio(e["size_bytes"], p["size_bytes"]), 1.01)
+        for ph in ("dump", "restore"):
+            k = ph + "_rss_kib"
+            d = (e[k] - p[k]) / 1024 if e[k] is not None and p[k] is not None else None
+            t.check(f"criu peak RSS, {ph}: enc - plain (MiB)", wl,
+                    f"{fmt(ratio(e[k], 1024), 0)} - {fmt(ratio(p[k], 1024), 0)} MiB", d, 64)
+    return t.rows
+
+
+def notes(med, workloads):
+    """What a reader of the targets should know, from this run's figures."""
+    out = []
+
+    def m(wl, meth, k):
+        return med.get((wl, meth), {}).get(k)
+
+    fast = [wl for wl in workloads if (ratio(m(wl, "enc", "restore_s"), m(wl, "plain", "restore_s")) or 1) < 0.8]
+    if fast:
+        wl = max(fast, key=lambda w: m(w, "plain", "restore_s") or 0)
+        out.append(f"- **--encrypt restores faster than plain criu** on {', '.join(fast)} "
+                   f"({wl}: {fmt(m(wl, 'enc', 'restore_s'))} s against {fmt(m(wl, 'plain', 'restore_s'))} s). "
+                   "The two paths differ: plain criu's restorer reads pages into place itself, an encrypted "
+                   "restore premaps and reads them in criu (see bench/README.md). Ratios of restore time to "
+                   "plain, and the restore targets measured against plain, flatter --encrypt there; the post-dump "
+                   "tools restore through plain criu, so enc against a tool compares the two paths too.")
+    mem = [wl for wl in workloads if wl.startswith("mem-") and m(wl, "enc", "frozen_s") is not None]
+    if mem:
+        wl = max(mem, key=lambda w: m(w, "plain", "size_bytes") or 0)
+        bt, name = best_tool(med, wl, "frozen_s", TOOLS)
+        if bt is not None:
+            out.append(f"- **Frozen time**: a post-dump script runs while the tasks are still frozen, so with a "
+                       f"tool they stay frozen while it encrypts: on {wl}, {fmt(m(wl, 'plain', 'frozen_s'))} s "
+                       f"plain, {fmt(m(wl, 'enc', 'frozen_s'))} s with --encrypt, {fmt(bt)} s with {name}.")
+    for wl in workloads:
+        e, p = med.get((wl, "enc")), med.get((wl, "plain"))
+        if e and p and (ratio(e["size_bytes"], p["size_bytes"]) or 0) > 1.01:
+            out.append(f"- **Space on {wl}**: {fmt(e['files'], 0)} images with --encrypt against "
+                       f"{fmt(p['files'], 0)} plain (a pagetags image per page image, cipher.img, manifest.img), "
+                       "and a file system allocates whole blocks to each: the allocated size grows by "
+                       f"{fmt(ratio(e['size_bytes'], p['size_bytes']), 3)}x, the bytes in the files by "
+                       f"{fmt(ratio(e['apparent_bytes'], p['apparent_bytes']), 3)}x.")
+    return (["## Reading these figures\n"] + out + [""]) if out else []
+
+
+def plot(med, workloads, methods, out):
+    n = len(workloads)
+    cols = min(4, n)
+    rows = (n + cols - 1) // cols
+    height = 3.2 * rows + 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, height), squeeze=False)
+    colors = {"plain": "#7f7f7f", "enc": "#1f77b4", "age": "#2ca02c", "gpg": "#d62728", "openssl": "#ff7f0e",
+              "cms": "#9467bd"}
+    for ax, wl in zip(axes.flat, workloads):
+        ms = [m for m in methods if (wl, m) in med]
+        w = 0.8 / max(1, len(ms))
+        for i, m in enumerate(ms):
+            d = [med[(wl, m)][k] or 0 for k in ("dump_s", "restore_s")]
+            ax.bar([x + i * w for x in (0, 1)], d, w, label=m, color=colors.get(m))
+        ax.set_xticks([0.4 - w / 2, 1.4 - w / 2])
+        ax.set_xticklabels(["dump", "restore"])
+        ax.set_title(wl, fontsize=10)
+        ax.set_ylabel("seconds (median)")
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels),
+               title="criu dump and restore: plain, --encrypt, and post-dump tools (median of the repetitions)")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.8 / height))
+    fig.savefig(os.path.join(out, "times.png"), dpi=110)
+    plt.close(fig)
+
+    # ratios to plain, one group per workload
+    fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * n) * 1.0 + 4, 4.2), squeeze=False)
+    for ax, ph in zip(axes.flat, ("dump", "restore")):
+        ms = [m for m in methods if m != "plain"]
+        w = 0.8 / max(1, len(ms))
+        for i, m in enumerate(ms):
+            ys = [ratio(med.get((wl, m), {}).get(ph + "_s"), med.get((wl, "plain"), {}).get(ph + "_s")) or 0
+                  for wl in workloads]
+            ax.bar([x + i * w for x in range(n)], ys, w, label=m, color=colors.get(m))
+        ax.axhline(1, color="black", lw=0.8)
+        ax.set_xticks([x + 0.4 - w / 2 for x in range(n)])
+        ax.set_xticklabels(workloads, rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel(f"{ph} time / plain criu {ph}")
+        ax.set_title(ph)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "ratios.png"), dpi=110)
+    plt.close(fig)
+
+
+def main():
+    rows_csv, raw, out = sys.argv[1:4]
+    rows = load_rows(rows_csv, raw)
+    write_csv(rows, os.path.join(out, "results.csv"))
+    med = medians(rows)
+    workloads = list(dict.fromkeys(r["workload"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    prim = primitives(os.path.join(out, "primitives.txt"))
+    tg = targets(med, workloads, prim)
+    plot(med, workloads, methods, out)
+
+    L = []
+    runtime = os.environ.get("BENCH_RUNTIME")
+    reps = {wl: max((int(r["rep"]) for r in rows if r["workload"] == wl), default=0) for wl in workloads}
+    L.append("# criu dump --encrypt: benchmark summary\n")
+    quick = " in quick mode (small sizes, few repetitions: for development only)" if os.environ.get("BENCH_QUICK") == "1" else ""
+    L.append(f"One run of `make bench`{quick} on this machine (see `machine.txt`){f', {int(runtime) // 60} min {int(runtime) % 60} s' if runtime else ''}. "
+             "Every figure is the median of the repetitions of one workload, methods measured in alternation "
+             "in the same run; ratios are to plain criu of the same run. "
+             f"Post-dump tools encrypt {POSTDUMP.get(os.environ.get('BENCH_POSTDUMP', 'auto'), '?')} "
+             "from criu's post-dump action script and remove the plaintext; their restore time includes "
+             "the decryption. Raw rows: `results.csv`; plots: `times.png`, `ratios.png`.\n")
+    fails = [r for r in rows if r["status"] != "ok" or not r["verify"].startswith("ok")]
+    if fails:
+        L.append("**Failed or unverified repetitions:** " + ", ".join(
+            f"{r['workload']} {r['method']} rep {r['rep']} ({r['status']}, verify {r['verify']})" for r in fails) + "\n")
+
+    L.append("## Targets\n")
+    L.append("| target | workload | measured | value | limit | |")
+    L.append("| --- | --- | --- | ---: | --- | --- |")
+    for name, wl, text, val, lim, v in tg:
+        L.append(f"| {name} | {wl} | {text} | {val} | {lim} | **{v}** |")
+    np_ = sum(1 for x in tg if x[5] == "PASS")
+    nm = sum(1 for x in tg if x[5] == "MISS")
+    L.append(f"\n{np_} PASS, {nm} MISS, {len(tg) - np_ - nm} n/a.\n")
+
+    L.extend(notes(med, workloads))
+    L.append("## Medians per workload\n")
+    L.append("dump and restore in seconds (x plain); CPU: user + system of criu, its script and tools, and, at "
+             "restore, of the restored tasks until they run; frozen and memwrite from criu's stats-dump; RSS: "
+             "peak of criu (with a post-dump script: of criu or a tool, whichever is larger) in MiB; size: "
+             "the checkpoint on its file system.\n")
+    for wl in workloads:
+        p = med.get((wl, "plain"), {})
+        L.append(f"### {wl} ({reps[wl]} repetitions)\n")
+        L.append("| method | dump s | restore s | dump+restore s | dump CPU s | restore CPU s | frozen s | memwrite s "
+                 "| RSS dump/restore MiB | size MiB | images | ok/verified |")
+        L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for m in methods:
+            e = med.get((wl, m))
+            if not e:
+                continue
+
+            def x(k):
+                r = ratio(e[k], p.get(k))
+                return f"{fmt(e[k])} ({fmt(r)}x)" if m != "plain" and r is not None else fmt(e[k])
+
+            L.append(f"| {m} | {x('dump_s')} | {x('restore_s')} | {x('total_s')} | {fmt(e['dump_cpu_s'])} "
+                     f"| {fmt(e['restore_cpu_s'])} | {fmt(e['frozen_s'])} | {fmt(e['memwrite_s'])} "
+                     f"| {fmt(ratio(e['dump_rss_kib'], 1024), 0)}/{fmt(ratio(e['restore_rss_kib'], 1024), 0)} "
+                     f"| {fmt(ratio(e['size_bytes'], MIB), 1)} | {fmt(e['files'], 0)} "
+                     f"| {e['n']}/{e['failed'] + e['n']} {e['verify']} |")
+        L.append("")
+
+    L.append("## Primitives on one core (MB/s, median of 3)\n")
+    if prim:
+        L.append("| primitive | MB/s |")
+        L.append("| --- | ---: |")
+        for k, v in prim.items():
+            L.append(f"| {k} | {v:.0f} |")
+    else:
+        L.append("not measured (bench/primitives.c did not build against this tree)")
+    L.append("")
+    L.append("## How it was measured\n")
+    L.append("- Each workload is started once in its own pid namespace and fully populated; every dump uses "
+             "`--leave-running`, so one process serves all methods and repetitions; every restore is "
+             "`criu restore -d` into a new pid namespace, checked (the restored process verifies all its "
+             "memory, file and pipe contents, or the tree its pipes and sockets), then killed.")
+    L.append("- Repetitions alternate the methods, each starting one method later than the one before.")
+    L.append("- tmpfs: nothing is dropped (the images are the page cache). Disk: page caches are dropped "
+             "before every dump and every restore, and the dump time includes `sync -f` of the checkpoint.")
+    L.append("- Overhead = median(method) - median(plain). The best tool is the one with the smallest median "
+             "for that figure in that workload. 'page cipher alone' = the checkpoint's pages at the measured "
+             "pages-seal (dump) or pages-open (restore) speed on one core.")
+    L.append("- Wall time excludes the workload's start and the check of the restored copy.")
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+    print("\n".join(L[: 4 + len(tg) + 6]))
+
+
+if __name__ == "__main__":
+    main()
