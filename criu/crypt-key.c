@@ -5,7 +5,10 @@
  * the MAC that binds cipher.img together, and HKDF-SHA256 for every key
  * derived from the checkpoint key.  See Documentation/encryption.txt.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -56,6 +59,13 @@ static void *wiping_realloc(void *p, size_t old, size_t new)
 	return n;
 }
 
+/*
+ * The process that set the module up: criu's own, not one of the tasks
+ * that a restore makes with a raw clone(), where glibc's thread state is
+ * not to be trusted.
+ */
+static pid_t init_pid;
+
 /* Once per criu run, before any key is used. */
 int crypt_init(void)
 {
@@ -63,6 +73,7 @@ int crypt_init(void)
 
 	if (done)
 		return 0;
+	init_pid = getpid();
 	if (sodium_init() < 0) {
 		pr_err("Can't initialize libsodium\n");
 		return -1;
@@ -71,6 +82,25 @@ int crypt_init(void)
 	mp_set_memory_functions(NULL, wiping_realloc, wiping_free);
 	done = true;
 	return 0;
+}
+
+/*
+ * Start fn(arg) on a thread of its own, with every signal blocked (criu's
+ * handlers are for its main thread); -1, not logged, where that is not
+ * possible or not safe: the caller does the work itself then.
+ */
+int crypt_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int ret;
+
+	if (!init_pid || getpid() != init_pid)
+		return -1;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret ? -1 : 0;
 }
 
 static int random_bytes(void *buf, size_t len)

@@ -89,25 +89,27 @@ static void page_tweak(uint64_t j, uint8_t *tweak)
 		tweak[i] = j & 0xff;
 }
 
+/* Silent: also runs on the dump's worker thread, and criu's log is not thread-safe. */
 static int page_tag(struct crypt_pages *cp, uint64_t j, const void *page, uint8_t *tag)
 {
 	uint8_t nonce[12] = {};
 	size_t len = CRYPT_TAG_LEN;
-	int i, ret;
+	int i;
 
 	for (i = 11; i >= 4; i--, j >>= 8)
 		nonce[i] = j & 0xff;
-	ret = gnutls_aead_cipher_encrypt(cp->gmac, nonce, sizeof(nonce), page, CRYPT_PAGE_SIZE, CRYPT_TAG_LEN, NULL,
-					 0, tag, &len);
-	if (ret < 0 || len != CRYPT_TAG_LEN) {
-		pr_err("%s: GMAC failed: %s\n", cp->name, gnutls_strerror(ret));
+	if (gnutls_aead_cipher_encrypt(cp->gmac, nonce, sizeof(nonce), page, CRYPT_PAGE_SIZE, CRYPT_TAG_LEN, NULL, 0,
+				       tag, &len) < 0 ||
+	    len != CRYPT_TAG_LEN)
 		return -1;
-	}
 	return 0;
 }
 
-/* Encrypt nr pages in place, the first being page index first; a tag each into tags. */
-int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags)
+/*
+ * Encrypt nr pages in place, the first being page index first; a tag each
+ * into tags.  Silent (see page_tag()): the caller reports a failure.
+ */
+int crypt_pages_seal_quiet(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags)
 {
 	uint8_t tweak[CRYPT_PAGE_TWEAK_LEN];
 	unsigned long i;
@@ -117,14 +119,19 @@ int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned
 
 		page_tweak(first + i, tweak);
 		gnutls_cipher_set_iv(cp->xts, tweak, sizeof(tweak));
-		if (gnutls_cipher_encrypt(cp->xts, page, CRYPT_PAGE_SIZE) < 0) {
-			pr_err("%s: AES-256-XTS failed at page %" PRIu64 "\n", cp->name, first + i);
-			return -1;
-		}
-		if (page_tag(cp, first + i, page, tags + i * CRYPT_TAG_LEN))
+		if (gnutls_cipher_encrypt(cp->xts, page, CRYPT_PAGE_SIZE) < 0 ||
+		    page_tag(cp, first + i, page, tags + i * CRYPT_TAG_LEN))
 			return -1;
 	}
 	return 0;
+}
+
+int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags)
+{
+	if (!crypt_pages_seal_quiet(cp, first, buf, nr, tags))
+		return 0;
+	pr_err("%s: can't encrypt pages %" PRIu64 "-%" PRIu64 "\n", cp->name, first, first + nr - 1);
+	return -1;
 }
 
 /* Authenticate nr pages against their tags, then decrypt them in place. */
@@ -136,8 +143,10 @@ int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned
 	for (i = 0; i < nr; i++) {
 		void *page = buf + i * CRYPT_PAGE_SIZE;
 
-		if (page_tag(cp, first + i, page, tag))
+		if (page_tag(cp, first + i, page, tag)) {
+			pr_err("%s: GMAC failed at page %" PRIu64 "\n", cp->name, first + i);
 			return -1;
+		}
 		if (gnutls_memcmp(tag, tags + i * CRYPT_TAG_LEN, CRYPT_TAG_LEN)) {
 			pr_err("%s: page %" PRIu64 " fails authentication (tampered, moved or not of this checkpoint)\n",
 			       cp->name, first + i);

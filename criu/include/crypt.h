@@ -16,6 +16,7 @@
  *                   image is sealed, pipes for users of raw image fds.
  */
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,7 @@ extern struct crypt_ctx *crypt_ctx_open(const struct CipherEntry *ce, const char
 extern void crypt_ctx_free(struct crypt_ctx *ctx);
 extern void crypt_entry_free(struct CipherEntry *ce);
 extern int crypt_init(void);
+extern int crypt_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 extern void crypt_derive(const struct crypt_ctx *ctx, const char *label, const void *data, size_t data_len,
 			 uint8_t *out, size_t len);
 extern void crypt_wipe(void *p, size_t len);
@@ -82,6 +84,8 @@ extern void crypt_stream_free(struct crypt_stream *s);
 struct crypt_pages;
 extern struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt);
 extern int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags);
+extern int crypt_pages_seal_quiet(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
+				  uint8_t *tags);
 extern int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
 			    const uint8_t *tags);
 extern void crypt_pages_free(struct crypt_pages *cp);
@@ -97,7 +101,7 @@ extern int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, co
 extern bool crypt_image_pages(struct cr_img *img);
 extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);
 struct iovec;
-extern int crypt_pages_read(struct cr_img *img, void *buf, unsigned long len, off_t off);
-extern int crypt_pages_read_iov(struct cr_img *img, const struct iovec *iov, int nr, unsigned long len, off_t off);
+extern ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off);
+extern ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, off_t off);
 
 #endif /* __CR_CRYPT_H__ */
