@@ -383,23 +383,30 @@ static int open_chunk(struct crypt_stream *s, uint64_t i)
 	return 0;
 }
 
+/* len bytes at off, or an error naming the image: a short read is a truncation. */
+static int read_exact(struct crypt_stream *s, void *buf, size_t len, off_t off)
+{
+	ssize_t ret = pread(s->fd, buf, len, off);
+
+	if (ret == len)
+		return 0;
+	if (ret < 0)
+		pr_perror("%s: can't read", s->name);
+	else
+		pr_err("%s: truncated while reading\n", s->name);
+	return -1;
+}
+
 static int read_chunk(struct crypt_stream *s, uint64_t i)
 {
 	size_t clen = chunk_len(s, i);
-	ssize_t ret;
 
 	if (buf_reserve(s, clen))
 		return -1;
 	if (s->used < clen)
 		s->used = clen;
-	ret = pread(s->fd, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN));
-	if (ret != clen) {
-		if (ret < 0)
-			pr_perror("%s: can't read", s->name);
-		else
-			pr_err("%s: truncated while reading\n", s->name);
+	if (read_exact(s, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN)))
 		return -1;
-	}
 	return open_chunk(s, i);
 }
 
@@ -475,18 +482,11 @@ static ssize_t read_bulk(struct crypt_stream *s, void *buf, size_t nr)
 	off_t off = CRYPT_HDR_LEN + s->chunk * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN);
 	size_t len = (nr - 1) * (CRYPT_CHUNK + CRYPT_TAG_LEN) + chunk_len(s, s->chunk + nr - 1);
 	uint64_t bad;
-	ssize_t ret;
 
 	if (get_bulk(s))
 		return -1;
-	ret = pread(s->fd, s->bulk, len, off);
-	if (ret != len) {
-		if (ret < 0)
-			pr_perror("%s: can't read", s->name);
-		else
-			pr_err("%s: truncated while reading\n", s->name);
+	if (read_exact(s, s->bulk, len, off))
 		return -1;
-	}
 	bad = run_bulk(s, s->chunk, nr, s->bulk, buf, false);
 	if (bad != UINT64_MAX) {
 		pr_err("%s: authentication failed at chunk %" PRIu64 " (tampered, truncated or not of this checkpoint)\n",
