@@ -3,7 +3,7 @@
 # "ok - zdtm ..." or "not ok - zdtm ..." for each.  Extra arguments go to
 # every 'zdtm.py run' (for example --encrypt).
 #
-# ZDTM_CRIT=1 with --encrypt: each encrypted dump is followed by a plain
+# ZDTM_CRIT=1 with --encrypt: each encrypted dump is preceded by a plain
 # dump of the same process (test/crit/criu-twin), and after the test CRIT
 # reads both checkpoints (test/crit/check-zdtm.py): one more result a test.
 set -u
