@@ -81,7 +81,7 @@ snapshot() {
 		cp -rL "$tree/criu/include" "$src/criu/" &&
 		cp -rL "$tree/include" "$src/" &&
 		cp -L "$tree"/images/*.pb-c.[ch] "$src/images/" || die "can't copy the module's sources"
-	"$CRIU" --version >"$B/criu-version" 2>&1 || die "the criu snapshot does not run"
+	timeout -k 5 30 "$CRIU" --version >"$B/criu-version" 2>&1 || die "the criu snapshot does not run"
 	sha256sum "$CRIU" | cut -d' ' -f1 >"$B/criu-sha256"
 }
 
@@ -183,7 +183,7 @@ RPID="" # the restored copy of the moment
 # restore makes the namespace anew, so the pids never clash.
 start_in_pidns() {
 	local i
-	(cd "$B/work" && exec unshare --pid --fork setsid "$@" </dev/null >/dev/null 2>&1 9>&-) &
+	(cd "$B/state" && exec unshare --pid --fork setsid "$@" </dev/null >/dev/null 2>&1 9>&-) &
 	WUPID=$!
 	WPID=""
 	for i in $(seq 200); do
@@ -337,9 +337,9 @@ measure() {
 		read -r RPID 2>/dev/null <"$rd/pid"
 		if [ -n "$RPID" ]; then
 			tcpu=$(tree_cpu "$RPID")
-			rm -f "$B/work/result"
+			rm -f "$B/state/result"
 			kill -USR1 "$RPID"
-			verify=$(wait_file "$B/work/result" 300) || verify=none
+			verify=$(wait_file "$B/state/result" 300) || verify=none
 			verify=${verify// /_}
 			kill_wait "$RPID"
 			RPID=""
@@ -373,20 +373,20 @@ run_workload() { # KIND SIZE STORAGE REPS
 	local -a ms=($METHODS)
 	[ "$storage" = disk ] && root=$DISK
 	wl=$kind-$(size_name "$kind" "$size")-$storage
-	rm -f "$B/work/ready" "$B/work/result"
+	rm -f "$B/state/ready" "$B/state/result"
 	case $kind in
-	mem) start_in_pidns "$B/bin/memhog" "$size" "$B/work/ready" "$B/work/result" ;;
-	tree) start_in_pidns "$B/bin/tree" "$size" "$B/work/ready" "$B/work/result" ;;
-	raw) start_in_pidns "$B/bin/rawimg" "$root" "$size" "$RAW_PIPES" "$B/work/ready" "$B/work/result" ;;
+	mem) start_in_pidns "$B/bin/memhog" "$size" "$B/state/ready" "$B/state/result" ;;
+	tree) start_in_pidns "$B/bin/tree" "$size" "$B/state/ready" "$B/state/result" ;;
+	raw) start_in_pidns "$B/bin/rawimg" "$root" "$size" "$RAW_PIPES" "$B/state/ready" "$B/state/result" ;;
 	esac || die "$wl: the workload did not start"
-	ready=$(wait_file "$B/work/ready" 600)
+	ready=$(wait_file "$B/state/ready" 600)
 	[ "$ready" = ready ] || die "$wl: the workload is not ready (${ready:-timeout})"
 	# One untimed dump first, so that whatever a first dump of a freshly
 	# populated process costs (page tables, the kernel's caches) is
 	# nobody's measurement.
 	mkdir -p "$root/warmup"
-	timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" dump -t "$WPID" -D "$root/warmup" -o "$B/work/warmup.log" \
-		-R --ghost-limit 2G 2>/dev/null || die "$wl: the warm-up dump failed (see $B/work/warmup.log)"
+	timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" dump -t "$WPID" -D "$root/warmup" -o "$B/state/warmup.log" \
+		-R --ghost-limit 2G 2>/dev/null || die "$wl: the warm-up dump failed (see $B/state/warmup.log)"
 	rm -rf "$root/warmup"
 	log "$wl: pid $WPID populated, $reps repetitions of: $METHODS"
 
@@ -408,7 +408,7 @@ run_workload() { # KIND SIZE STORAGE REPS
 
 main() {
 	local w kind size storage reps start
-	mkdir -p "$B/work" "$OUT" "$SHM" "$DISK"
+	mkdir -p "$B/state" "$OUT" "$SHM" "$DISK"
 	exec 9>"$B/lock"
 	flock -n 9 || die "another bench run holds $B/lock"
 	: >"$B/run.log"
