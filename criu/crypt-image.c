@@ -300,6 +300,51 @@ int crypt_image_missing(int dfd, int type, const char *path)
 	return -1;
 }
 
+/*
+ * Restore: run every cipher a restored task will run, once, here in the
+ * root criu before it forks.  A check that they work, and each task then
+ * inherits what their first use sets up (lazy symbol binding in criu and
+ * the libraries, their tables) instead of paying for it again: about as
+ * much as the ciphers themselves cost a task of a few pages.
+ */
+static int warm_up(const struct crypt_ctx *ctx)
+{
+	static const char name[] = "self-test";
+	uint8_t page[CRYPT_PAGE_SIZE] = {}, out[CRYPT_PAGE_SIZE] = {}, salt[CRYPT_NONCE_LEN] = {};
+	uint8_t tag[CRYPT_TAG_LEN];
+	struct iovec from = { page, sizeof(page) }, to = { out, sizeof(out) };
+	struct crypt_pages *cp = NULL;
+	struct crypt_stream *s;
+	int fd, ret = -1;
+
+	fd = memfd_create("criu-crypt", MFD_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("Can't create a memfd");
+		return -1;
+	}
+	s = crypt_stream_open_write(ctx, fd, name);
+	if (!s || crypt_stream_write(s, page, sizeof(page)) || crypt_stream_close_write(s))
+		goto out;
+	crypt_stream_free(s);
+	s = crypt_stream_open_read(ctx, fd, name);
+	if (!s || crypt_stream_read(s, out, sizeof(out)) != sizeof(out) || memcmp(page, out, sizeof(out)))
+		goto out;
+	cp = crypt_pages_new(ctx, name, salt);
+	if (!cp || crypt_pages_seal(cp, 0, page, 1, tag) || crypt_pages_open(cp, 0, page, 1, tag) ||
+	    memcmp(page, out, sizeof(out)))
+		goto out;
+	/* read_pages() may find it refused; that is no error */
+	process_vm_writev(getpid(), &from, 1, &to, 1, 0);
+	ret = 0;
+out:
+	if (ret)
+		pr_err("The self-test of the ciphers failed\n");
+	crypt_pages_free(cp);
+	crypt_stream_free(s);
+	close(fd);
+	return ret;
+}
+
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 {
 	char name[PATH_MAX + 16];
@@ -324,6 +369,10 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 		cipher_entry__free_unpacked(ce, NULL);
 		if (!ctx)
 			return -1;
+		if (warm_up(ctx)) {
+			crypt_ctx_free(ctx);
+			return -1;
+		}
 		pr_info("%s: an encrypted checkpoint\n", name);
 	} else
 		close_image(img);
@@ -473,33 +522,6 @@ struct page_writer {
 	pthread_cond_t cond;
 };
 
-/* Kept from one page image to the next: fresh memory costs a fault per page. */
-static uint8_t *spare_ring;
-
-static uint8_t *ring_get(void)
-{
-	uint8_t *ring = spare_ring;
-
-	if (ring) {
-		spare_ring = NULL;
-		return ring;
-	}
-	ring = mmap(NULL, RING_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (ring == MAP_FAILED) {
-		pr_perror("Can't allocate buffers for pages");
-		return NULL;
-	}
-	return ring;
-}
-
-static void ring_put(uint8_t *ring)
-{
-	if (!spare_ring)
-		spare_ring = ring;
-	else
-		munmap(ring, RING_SIZE);
-}
-
 /* Under the lock: take the next unit to seal, false when none is queued. */
 static bool claim_unit(struct page_writer *pw, struct page_batch **b, unsigned long *part)
 {
@@ -568,10 +590,10 @@ static struct page_writer *page_writer_new(struct crypt_pages *pages, const stru
 	if (!pw)
 		return NULL;
 	pw->name = xstrdup(name);
-	pw->ring = ring_get();
+	pw->ring = crypt_buf_get(RING_SIZE);
 	if (!pw->name || !pw->ring) {
 		if (pw->ring)
-			ring_put(pw->ring);
+			crypt_buf_put(pw->ring, RING_SIZE);
 		xfree(pw->name);
 		xfree(pw);
 		return NULL;
@@ -600,7 +622,7 @@ static void page_writer_free(struct page_writer *pw)
 	/* after a failure, a batch may still hold plaintext */
 	if (pw->written != pw->queued || pw->b[pw->queued % NR_BATCHES].nr)
 		crypt_wipe(pw->ring, RING_SIZE);
-	ring_put(pw->ring);
+	crypt_buf_put(pw->ring, RING_SIZE);
 	crypt_pages_free(pw->wpages);
 	pthread_cond_destroy(&pw->cond);
 	pthread_mutex_destroy(&pw->lock);
@@ -942,35 +964,9 @@ ssize_t crypt_file_write(struct crypt_file *cf, const void *buf, size_t len)
 	return crypt_stream_write(cf->cs, buf, len) ? -1 : len;
 }
 
-/*
- * Raw images go between their memfd and the stream in pieces big enough
- * for the stream to work in bulk, on two cores (crypt-stream.c).
- */
-#define RAW_PIECE (4 << 20)
-
-static void *raw_buf_get(size_t len)
-{
-	void *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-	if (buf != MAP_FAILED)
-		return buf;
-	pr_perror("Can't allocate a buffer for an image");
-	return NULL;
-}
-
-static void raw_buf_put(void *buf, size_t len)
-{
-	crypt_wipe(buf, len);
-	munmap(buf, len);
-}
-
 /* The plaintext of the image as a memfd, for users of raw image fds */
 int crypt_file_raw_fd(struct crypt_file *cf)
 {
-	uint8_t *buf;
-	size_t len;
-	ssize_t n;
-
 	/* the encrypted pages themselves (punching holes, crypt_pages_*()) */
 	if (cf->pages)
 		return cf->fd;
@@ -984,24 +980,11 @@ int crypt_file_raw_fd(struct crypt_file *cf)
 	}
 	if (cf->writing)
 		return cf->raw_fd;
-
-	len = min_t(size_t, RAW_PIECE, crypt_stream_size(cf->cs)) ?: 1;
-	buf = raw_buf_get(len);
-	if (!buf)
-		goto err;
-	while ((n = crypt_stream_read(cf->cs, buf, len)) > 0)
-		if (write_all(cf->raw_fd, buf, n) != n) {
-			pr_perror("Can't fill a memfd for an image");
-			n = -1;
-			break;
-		}
-	raw_buf_put(buf, len);
-	if (n < 0 || lseek(cf->raw_fd, 0, SEEK_SET))
-		goto err;
+	if (crypt_stream_read_fd(cf->cs, cf->raw_fd) || lseek(cf->raw_fd, 0, SEEK_SET)) {
+		close_safe(&cf->raw_fd);
+		return -1;
+	}
 	return cf->raw_fd;
-err:
-	close_safe(&cf->raw_fd);
-	return -1;
 }
 
 /* The size of the plaintext, without reading it */
@@ -1018,42 +1001,15 @@ off_t crypt_file_size(struct crypt_file *cf)
 	return st.st_size;
 }
 
-/* Seal what a raw user wrote into the memfd. */
-static int seal_raw(struct crypt_file *cf)
-{
-	struct stat st;
-	uint8_t *buf;
-	off_t off = 0;
-	size_t len;
-	ssize_t n;
-
-	if (fstat(cf->raw_fd, &st)) {
-		pr_perror("Can't stat a memfd of an image");
-		return -1;
-	}
-	len = min_t(size_t, RAW_PIECE, st.st_size) ?: 1;
-	buf = raw_buf_get(len);
-	if (!buf)
-		return -1;
-	while ((n = pread(cf->raw_fd, buf, len, off)) > 0) {
-		if (crypt_stream_write(cf->cs, buf, n))
-			break;
-		off += n;
-	}
-	if (n < 0)
-		pr_perror("Can't read a memfd of an image");
-	raw_buf_put(buf, len);
-	return n ? -1 : 0;
-}
-
 /* Called by bclose() */
 int crypt_file_close(struct crypt_file *cf)
 {
 	int ret = 0;
 
 	if (cf->writing) {
+		/* what a raw user wrote into the memfd */
 		if (cf->raw_fd >= 0)
-			ret = seal_raw(cf);
+			ret = crypt_stream_write_fd(cf->cs, cf->raw_fd);
 		if (!ret && cf->pw)
 			ret = flush_pages(cf);
 		if (!ret)

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <gnutls/crypto.h>
@@ -24,6 +25,7 @@
 #include <sodium/utils.h>
 
 #include "log.h"
+#include "common/compiler.h"
 #include "common/xmalloc.h"
 #include "crypt.h"
 #include "images/cipher.pb-c.h"
@@ -87,20 +89,66 @@ int crypt_init(void)
 /*
  * Start fn(arg) on a thread of its own, with every signal blocked (criu's
  * handlers are for its main thread); -1, not logged, where that is not
- * possible or not safe: the caller does the work itself then.
+ * possible: the caller does the work itself then.  Also in a task that a
+ * restore forked, before it runs the restorer: the caller joins the
+ * thread before it returns, and the restorer unmaps all of criu's memory,
+ * the thread's cached stack with it.
  */
 int crypt_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int ret;
 
-	if (!init_pid || getpid() != init_pid)
+	if (!init_pid)
 		return -1;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret ? -1 : 0;
+}
+
+/*
+ * Big buffers (pages on their way to an image, pieces of raw images) are
+ * kept for the next user of the same size: on a virtual machine the
+ * first touch of each page of a new mapping costs a fault of several
+ * microseconds, more than the cipher spends on the page.  Their users
+ * wipe what plaintext they leave in them.
+ */
+static struct {
+	void *buf;
+	size_t len;
+} spare_bufs[2];
+
+void *crypt_buf_get(size_t len)
+{
+	void *buf;
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(spare_bufs); i++)
+		if (spare_bufs[i].buf && spare_bufs[i].len == len) {
+			buf = spare_bufs[i].buf;
+			spare_bufs[i].buf = NULL;
+			return buf;
+		}
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf != MAP_FAILED)
+		return buf;
+	pr_perror("Can't allocate a buffer of %zu bytes", len);
+	return NULL;
+}
+
+void crypt_buf_put(void *buf, size_t len)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(spare_bufs); i++)
+		if (!spare_bufs[i].buf) {
+			spare_bufs[i].buf = buf;
+			spare_bufs[i].len = len;
+			return;
+		}
+	munmap(buf, len);
 }
 
 static int random_bytes(void *buf, size_t len)

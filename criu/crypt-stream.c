@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -35,16 +34,6 @@
 #define LOG_PREFIX "crypt: "
 
 static const char stream_magic[CRYPT_MAGIC_LEN] = "CRIUSEAL";
-
-/*
- * Big reads and writes go in bulk: whole chunks are independent, so a
- * helper thread takes half of them and the cipher runs on two cores.  The
- * helper lives for one bulk only; starting it costs some 70 us, hence the
- * minimum.
- */
-#define BULK_MIN    32 /* chunks: 2 MiB */
-#define BULK_CHUNKS 64 /* chunks at most at once: 4 MiB */
-#define BULK_SIZE   (BULK_CHUNKS * (CRYPT_CHUNK + CRYPT_TAG_LEN))
 
 struct crypt_stream {
 	int fd;
@@ -66,7 +55,6 @@ struct crypt_stream {
 	 * costs a fault (or a copy, after a fork).
 	 */
 	uint8_t *buf;
-	uint8_t *bulk; /* chunks as in the file, for bulk reads and writes */
 };
 
 static void chunk_iv(uint64_t i, bool last, uint8_t *iv)
@@ -85,85 +73,6 @@ static size_t chunk_len(const struct crypt_stream *s, uint64_t i)
 	off_t off = CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN);
 
 	return s->size - off < CRYPT_CHUNK + CRYPT_TAG_LEN ? s->size - off : CRYPT_CHUNK + CRYPT_TAG_LEN;
-}
-
-/* Chunks first to first + nr - 1 of a bulk, sealed or opened by one thread */
-struct chunk_run {
-	const struct crypt_stream *s;
-	uint64_t first;
-	size_t nr;
-	const uint8_t *in; /* seal: plaintext, CRYPT_CHUNK a chunk; open: chunks as in the file */
-	uint8_t *out;	   /* seal: chunks as in the file; open: plaintext */
-	bool seal;	   /* only whole chunks, never the last, are sealed in bulk */
-	uint64_t bad;	   /* open: the first chunk that failed, or UINT64_MAX */
-};
-
-static void *run_chunks(void *arg)
-{
-	struct chunk_run *r = arg;
-	const size_t c = CRYPT_CHUNK + CRYPT_TAG_LEN;
-	uint8_t iv[CRYPT_IV_LEN];
-	size_t k, clen;
-	uint64_t i;
-
-	for (k = 0; k < r->nr; k++) {
-		i = r->first + k;
-		if (r->seal) {
-			chunk_iv(i, false, iv);
-			crypto_aead_chacha20poly1305_ietf_encrypt_detached(r->out + k * c, r->out + k * c + CRYPT_CHUNK,
-									   NULL, r->in + k * CRYPT_CHUNK, CRYPT_CHUNK,
-									   NULL, 0, NULL, iv, r->s->key);
-			continue;
-		}
-		clen = chunk_len(r->s, i);
-		chunk_iv(i, i == r->s->nr_chunks - 1, iv);
-		if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(r->out + k * CRYPT_CHUNK, NULL, r->in + k * c,
-								       clen - CRYPT_TAG_LEN,
-								       r->in + k * c + clen - CRYPT_TAG_LEN, NULL, 0,
-								       iv, r->s->key)) {
-			r->bad = i;
-			break;
-		}
-	}
-	return NULL;
-}
-
-/*
- * Seal or open nr chunks from chunk first, on two cores when there are
- * enough of them; the first chunk that failed to open, or UINT64_MAX.
- */
-static uint64_t run_bulk(const struct crypt_stream *s, uint64_t first, size_t nr, const uint8_t *in, uint8_t *out,
-			 bool seal)
-{
-	size_t half = nr >= BULK_MIN ? nr / 2 : 0, n = nr - half;
-	size_t in_len = seal ? CRYPT_CHUNK : CRYPT_CHUNK + CRYPT_TAG_LEN;
-	size_t out_len = seal ? CRYPT_CHUNK + CRYPT_TAG_LEN : CRYPT_CHUNK;
-	struct chunk_run r[2] = {
-		{ s, first, n, in, out, seal, UINT64_MAX },
-		{ s, first + n, half, in + n * in_len, out + n * out_len, seal, UINT64_MAX },
-	};
-	bool helper;
-	pthread_t t;
-
-	helper = half && !crypt_thread_start(&t, run_chunks, &r[1]);
-	run_chunks(&r[0]);
-	if (helper)
-		pthread_join(t, NULL);
-	else
-		run_chunks(&r[1]);
-	return r[0].bad < r[1].bad ? r[0].bad : r[1].bad;
-}
-
-static int get_bulk(struct crypt_stream *s)
-{
-	if (s->bulk)
-		return 0;
-	s->bulk = mmap(NULL, BULK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (s->bulk != MAP_FAILED)
-		return 0;
-	s->bulk = NULL;
-	pr_perror("%s: can't allocate a buffer", s->name);
-	return -1;
 }
 
 static void stream_key(struct crypt_stream *s, const struct crypt_ctx *ctx, const uint8_t *nonce)
@@ -204,22 +113,20 @@ void crypt_stream_free(struct crypt_stream *s)
 	xfree(s->name);
 	crypt_wipe(s->buf, s->used);
 	xfree(s->buf);
-	/* ciphertext only */
-	if (s->bulk)
-		munmap(s->bulk, BULK_SIZE);
 	crypt_wipe(s, sizeof(*s));
 	xfree(s);
 }
 
-static int write_all(struct crypt_stream *s, const void *buf, size_t len)
+/* All of buf to fd; name is the image, for messages */
+static int write_all(int fd, const void *buf, size_t len, const char *name)
 {
 	while (len) {
-		ssize_t ret = write(s->fd, buf, len);
+		ssize_t ret = write(fd, buf, len);
 
 		if (ret < 0) {
 			if (errno == EINTR)
 				continue;
-			pr_perror("%s: can't write", s->name);
+			pr_perror("%s: can't write", name);
 			return -1;
 		}
 		buf += ret;
@@ -266,7 +173,7 @@ static int write_out(struct crypt_stream *s, const uint8_t *buf, size_t len)
 	ssize_t ret;
 
 	if (s->chunk)
-		return write_all(s, buf, len);
+		return write_all(s->fd, buf, len, s->name);
 	ret = writev(s->fd, iov, 2);
 	if (ret == CRYPT_HDR_LEN + len)
 		return 0;
@@ -276,10 +183,10 @@ static int write_out(struct crypt_stream *s, const uint8_t *buf, size_t len)
 	}
 	if (ret < 0)
 		ret = 0;
-	if (ret < CRYPT_HDR_LEN && write_all(s, s->hdr + ret, CRYPT_HDR_LEN - ret))
+	if (ret < CRYPT_HDR_LEN && write_all(s->fd, s->hdr + ret, CRYPT_HDR_LEN - ret, s->name))
 		return -1;
 	ret = ret < CRYPT_HDR_LEN ? 0 : ret - CRYPT_HDR_LEN;
-	return write_all(s, buf + ret, len - ret);
+	return write_all(s->fd, buf + ret, len - ret, s->name);
 }
 
 /* Seal n bytes of plaintext at src (s->buf itself, or not) into s->buf and write them out. */
@@ -304,18 +211,6 @@ static int seal_chunk(struct crypt_stream *s, const void *src, size_t n, bool la
 	return 0;
 }
 
-/* Seal nr whole chunks of buf, none the last, in bulk and write them out. */
-static int write_bulk(struct crypt_stream *s, const void *buf, size_t nr)
-{
-	if (get_bulk(s))
-		return -1;
-	run_bulk(s, s->chunk, nr, buf, s->bulk, true);
-	if (write_out(s, s->bulk, nr * (CRYPT_CHUNK + CRYPT_TAG_LEN)))
-		return -1;
-	s->chunk += nr;
-	return 0;
-}
-
 int crypt_stream_write(struct crypt_stream *s, const void *buf, size_t len)
 {
 	while (len) {
@@ -324,14 +219,6 @@ int crypt_stream_write(struct crypt_stream *s, const void *buf, size_t len)
 		/* a full chunk is sealed only once more data shows it is not the last */
 		if (s->len == CRYPT_CHUNK && seal_chunk(s, s->buf, s->len, false))
 			return -1;
-		if (!s->len && len > BULK_MIN * CRYPT_CHUNK) {
-			n = min_t(size_t, (len - 1) / CRYPT_CHUNK, BULK_CHUNKS);
-			if (write_bulk(s, buf, n))
-				return -1;
-			buf += n * CRYPT_CHUNK;
-			len -= n * CRYPT_CHUNK;
-			continue;
-		}
 		/* whole chunks with more to follow go straight from the caller's buffer */
 		if (!s->len && len > CRYPT_CHUNK) {
 			if (seal_chunk(s, buf, CRYPT_CHUNK, false))
@@ -383,18 +270,27 @@ static int open_chunk(struct crypt_stream *s, uint64_t i)
 	return 0;
 }
 
-/* len bytes at off, or an error naming the image: a short read is a truncation. */
-static int read_exact(struct crypt_stream *s, void *buf, size_t len, off_t off)
+/* len bytes of fd at off, or an error naming the file: a short read is a truncation. */
+static int read_exact(int fd, void *buf, size_t len, off_t off, const char *name)
 {
-	ssize_t ret = pread(s->fd, buf, len, off);
+	ssize_t ret;
 
-	if (ret == len)
-		return 0;
-	if (ret < 0)
-		pr_perror("%s: can't read", s->name);
-	else
-		pr_err("%s: truncated while reading\n", s->name);
-	return -1;
+	while (len) {
+		ret = pread(fd, buf, len, off);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0) {
+			if (ret < 0)
+				pr_perror("%s: can't read", name);
+			else
+				pr_err("%s: truncated while reading\n", name);
+			return -1;
+		}
+		buf += ret;
+		len -= ret;
+		off += ret;
+	}
+	return 0;
 }
 
 static int read_chunk(struct crypt_stream *s, uint64_t i)
@@ -405,7 +301,7 @@ static int read_chunk(struct crypt_stream *s, uint64_t i)
 		return -1;
 	if (s->used < clen)
 		s->used = clen;
-	if (read_exact(s, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN)))
+	if (read_exact(s->fd, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name))
 		return -1;
 	return open_chunk(s, i);
 }
@@ -476,29 +372,6 @@ off_t crypt_stream_size(const struct crypt_stream *s)
 	return s->size - CRYPT_HDR_LEN - s->nr_chunks * CRYPT_TAG_LEN;
 }
 
-/* Read, authenticate and decrypt the next nr chunks into buf, in bulk; the plaintext length. */
-static ssize_t read_bulk(struct crypt_stream *s, void *buf, size_t nr)
-{
-	off_t off = CRYPT_HDR_LEN + s->chunk * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN);
-	size_t len = (nr - 1) * (CRYPT_CHUNK + CRYPT_TAG_LEN) + chunk_len(s, s->chunk + nr - 1);
-	uint64_t bad;
-
-	if (get_bulk(s))
-		return -1;
-	if (read_exact(s, s->bulk, len, off))
-		return -1;
-	bad = run_bulk(s, s->chunk, nr, s->bulk, buf, false);
-	if (bad != UINT64_MAX) {
-		pr_err("%s: authentication failed at chunk %" PRIu64 " (tampered, truncated or not of this checkpoint)\n",
-		       s->name, bad);
-		return -1;
-	}
-	s->chunk += nr;
-	s->done = s->chunk == s->nr_chunks;
-	s->len = s->pos = 0;
-	return len - nr * CRYPT_TAG_LEN;
-}
-
 /* Like read(2): 0 at the end of the stream, -1 (logged) on any failure. */
 ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len)
 {
@@ -510,16 +383,6 @@ ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len)
 		if (s->pos == s->len) {
 			if (s->done)
 				break;
-			/* many whole chunks wanted: straight into buf */
-			n = min_t(size_t, (len - got) / CRYPT_CHUNK, s->nr_chunks - s->chunk);
-			if (n >= BULK_MIN) {
-				ssize_t ret = read_bulk(s, buf + got, min_t(size_t, n, BULK_CHUNKS));
-
-				if (ret < 0)
-					return -1;
-				got += ret;
-				continue;
-			}
 			if (read_chunk(s, s->chunk))
 				return -1;
 		}
@@ -529,4 +392,294 @@ ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len)
 		got += n;
 	}
 	return got;
+}
+
+/*
+ * Raw images move between the memfd a raw user had and the image in
+ * pieces of 1 MiB.  The chunks of a piece are independent: the caller and
+ * a helper thread claim them one by one, so that the cipher runs on two
+ * cores, and while the helper works on a piece the caller reads the next
+ * one in and writes the previous one out, so that the I/O overlaps the
+ * cipher.  The helper lives for one transfer; below 2 MiB it is not worth
+ * starting (some 70 us), and the chunks go one by one.  The buffers are
+ * kept for the next transfer (crypt_buf_get()).
+ */
+#define PIECE_CHUNKS 16
+#define BULK_MIN     32
+
+struct piece {
+	uint64_t first;	   /* its first chunk */
+	unsigned int nr;   /* its chunks */
+	unsigned int next; /* the next chunk to claim */
+	unsigned int done; /* chunks sealed or opened */
+	size_t plain_len;  /* bytes of plaintext */
+	size_t sealed_len; /* bytes in the file */
+	uint8_t *plain;	   /* CRYPT_CHUNK bytes a chunk */
+	uint8_t *sealed;   /* the chunks as in the file */
+};
+
+struct bulk {
+	struct crypt_stream *s;
+	int fd; /* the plaintext */
+	bool seal;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct piece *todo; /* for the helper */
+	bool stop;
+	uint64_t bad; /* open: the first chunk that failed, or UINT64_MAX */
+	struct piece p[2];
+	uint8_t *mem;
+	size_t mem_len;
+};
+
+static void run_chunk(struct bulk *b, struct piece *p, unsigned int k)
+{
+	const size_t c = CRYPT_CHUNK + CRYPT_TAG_LEN;
+	const struct crypt_stream *s = b->s;
+	uint64_t i = p->first + k;
+	uint8_t iv[CRYPT_IV_LEN];
+	size_t clen;
+
+	if (b->seal) {
+		/* never the last chunk: that one goes through s->buf */
+		chunk_iv(i, false, iv);
+		crypto_aead_chacha20poly1305_ietf_encrypt_detached(p->sealed + k * c, p->sealed + k * c + CRYPT_CHUNK,
+								   NULL, p->plain + k * CRYPT_CHUNK, CRYPT_CHUNK,
+								   NULL, 0, NULL, iv, s->key);
+		return;
+	}
+	clen = chunk_len(s, i);
+	chunk_iv(i, i == s->nr_chunks - 1, iv);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(p->plain + k * CRYPT_CHUNK, NULL, p->sealed + k * c,
+							       clen - CRYPT_TAG_LEN,
+							       p->sealed + k * c + clen - CRYPT_TAG_LEN, NULL, 0, iv,
+							       s->key)) {
+		pthread_mutex_lock(&b->lock);
+		if (i < b->bad)
+			b->bad = i;
+		pthread_mutex_unlock(&b->lock);
+	}
+}
+
+/* Seal or open chunks of p until none is left to claim. */
+static void work(struct bulk *b, struct piece *p)
+{
+	unsigned int k;
+
+	while ((k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED)) < p->nr) {
+		run_chunk(b, p, k);
+		if (__atomic_add_fetch(&p->done, 1, __ATOMIC_ACQ_REL) == p->nr) {
+			pthread_mutex_lock(&b->lock);
+			pthread_cond_broadcast(&b->cond);
+			pthread_mutex_unlock(&b->lock);
+		}
+	}
+}
+
+static void *helper(void *arg)
+{
+	struct bulk *b = arg;
+	struct piece *p;
+
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop) {
+		p = b->todo;
+		if (!p) {
+			pthread_cond_wait(&b->cond, &b->lock);
+			continue;
+		}
+		b->todo = NULL;
+		pthread_mutex_unlock(&b->lock);
+		work(b, p);
+		pthread_mutex_lock(&b->lock);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+static void post(struct bulk *b, struct piece *p)
+{
+	pthread_mutex_lock(&b->lock);
+	b->todo = p;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* The caller's share of p, then p done by both. */
+static void finish(struct bulk *b, struct piece *p)
+{
+	work(b, p);
+	pthread_mutex_lock(&b->lock);
+	while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) < p->nr)
+		pthread_cond_wait(&b->cond, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Read nr chunks from chunk first into p: plaintext from the memfd at off, or chunks from the image. */
+static int load(struct bulk *b, struct piece *p, uint64_t first, unsigned int nr, off_t off)
+{
+	struct crypt_stream *s = b->s;
+
+	p->first = first;
+	p->nr = nr;
+	p->next = p->done = 0;
+	if (b->seal) {
+		p->plain_len = nr * (size_t)CRYPT_CHUNK;
+		p->sealed_len = nr * (size_t)(CRYPT_CHUNK + CRYPT_TAG_LEN);
+		return read_exact(b->fd, p->plain, p->plain_len, off, s->name);
+	}
+	p->sealed_len = (nr - 1) * (size_t)(CRYPT_CHUNK + CRYPT_TAG_LEN) + chunk_len(s, first + nr - 1);
+	p->plain_len = p->sealed_len - nr * (size_t)CRYPT_TAG_LEN;
+	return read_exact(s->fd, p->sealed, p->sealed_len,
+			  CRYPT_HDR_LEN + first * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name);
+}
+
+/* Write p out: the chunks to the image, or the plaintext to the memfd. */
+static int store(struct bulk *b, struct piece *p)
+{
+	struct crypt_stream *s = b->s;
+	uint64_t bad;
+
+	if (b->seal) {
+		if (write_out(s, p->sealed, p->sealed_len))
+			return -1;
+		s->chunk += p->nr;
+		return 0;
+	}
+	pthread_mutex_lock(&b->lock);
+	bad = b->bad;
+	pthread_mutex_unlock(&b->lock);
+	if (bad != UINT64_MAX) {
+		pr_err("%s: authentication failed at chunk %" PRIu64 " (tampered, truncated or not of this checkpoint)\n",
+		       s->name, bad);
+		return -1;
+	}
+	return write_all(b->fd, p->plain, p->plain_len, s->name);
+}
+
+/* nr chunks from the next one of s, between s and fd (from off when sealing) */
+static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
+{
+	const size_t piece = PIECE_CHUNKS * (size_t)(2 * CRYPT_CHUNK + CRYPT_TAG_LEN);
+	struct bulk b = { .s = s, .fd = fd, .seal = s->writing, .bad = UINT64_MAX };
+	uint64_t first = s->chunk, end = first + nr;
+	struct piece *cur = &b.p[0], *next;
+	bool helped;
+	pthread_t t;
+	int i, ret;
+
+	b.mem_len = 2 * piece;
+	b.mem = crypt_buf_get(b.mem_len);
+	if (!b.mem)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		b.p[i].plain = b.mem + i * piece;
+		b.p[i].sealed = b.p[i].plain + PIECE_CHUNKS * (size_t)CRYPT_CHUNK;
+	}
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
+	helped = !crypt_thread_start(&t, helper, &b);
+
+	ret = load(&b, cur, first, min_t(uint64_t, nr, PIECE_CHUNKS), off);
+	if (!ret)
+		post(&b, cur);
+	while (!ret) {
+		uint64_t at = cur->first + cur->nr;
+
+		next = NULL;
+		if (at < end) {
+			next = cur == &b.p[0] ? &b.p[1] : &b.p[0];
+			ret = load(&b, next, at, min_t(uint64_t, end - at, PIECE_CHUNKS),
+				   off + (at - first) * CRYPT_CHUNK);
+		}
+		finish(&b, cur);
+		if (ret)
+			break;
+		if (next)
+			post(&b, next);
+		ret = store(&b, cur);
+		if (!next)
+			break;
+		cur = next;
+	}
+
+	pthread_mutex_lock(&b.lock);
+	b.stop = true;
+	pthread_cond_broadcast(&b.cond);
+	pthread_mutex_unlock(&b.lock);
+	if (helped)
+		pthread_join(t, NULL);
+	pthread_cond_destroy(&b.cond);
+	pthread_mutex_destroy(&b.lock);
+	crypt_wipe(b.mem, b.mem_len);
+	crypt_buf_put(b.mem, b.mem_len);
+	if (ret)
+		return -1;
+	if (!s->writing) {
+		s->chunk = end;
+		s->done = end == s->nr_chunks;
+		s->len = s->pos = 0;
+	}
+	return 0;
+}
+
+/* Seal all of fd (the memfd of a raw user) as the rest of the image. */
+int crypt_stream_write_fd(struct crypt_stream *s, int fd)
+{
+	uint8_t *buf = NULL;
+	struct stat st;
+	off_t off = 0;
+	size_t n;
+	int ret = -1;
+
+	if (fstat(fd, &st)) {
+		pr_perror("%s: can't stat its memfd", s->name);
+		return -1;
+	}
+	buf = xmalloc(CRYPT_CHUNK);
+	if (!buf)
+		return -1;
+	/* first complete the chunk begun through bfd, if any */
+	n = s->len ? min_t(off_t, st.st_size, CRYPT_CHUNK - s->len) : 0;
+	if (n && (read_exact(fd, buf, n, 0, s->name) || crypt_stream_write(s, buf, n)))
+		goto out;
+	off = n;
+	if (s->len == CRYPT_CHUNK && off < st.st_size && seal_chunk(s, s->buf, s->len, false))
+		goto out;
+	/* whole chunks in bulk, never the last one */
+	if (!s->len && st.st_size - off > BULK_MIN * CRYPT_CHUNK) {
+		n = (st.st_size - off - 1) / CRYPT_CHUNK;
+		if (bulk(s, fd, off, n))
+			goto out;
+		off += n * (off_t)CRYPT_CHUNK;
+	}
+	for (; off < st.st_size; off += n) {
+		n = min_t(off_t, st.st_size - off, CRYPT_CHUNK);
+		if (read_exact(fd, buf, n, off, s->name) || crypt_stream_write(s, buf, n))
+			goto out;
+	}
+	ret = 0;
+out:
+	crypt_wipe(buf, CRYPT_CHUNK);
+	xfree(buf);
+	return ret;
+}
+
+/* Open the rest of the image into fd (the memfd for a raw user). */
+int crypt_stream_read_fd(struct crypt_stream *s, int fd)
+{
+	/* what bfd left of the chunk it read */
+	if (s->pos < s->len) {
+		if (write_all(fd, s->buf + s->pos, s->len - s->pos, s->name))
+			return -1;
+		s->pos = s->len;
+	}
+	if (!s->done && s->nr_chunks - s->chunk >= BULK_MIN)
+		return bulk(s, fd, 0, s->nr_chunks - s->chunk);
+	while (!s->done) {
+		if (read_chunk(s, s->chunk) || write_all(fd, s->buf, s->len, s->name))
+			return -1;
+		s->pos = s->len;
+	}
+	return 0;
 }

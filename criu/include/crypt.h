@@ -33,19 +33,19 @@
 #define CRYPT_MIN_RSA	 2048
 
 /* the stream (crypt-stream.c) */
-#define CRYPT_CHUNK	 (64 << 10)
-#define CRYPT_TAG_LEN	 16
-#define CRYPT_IV_LEN	 12
-#define CRYPT_MAGIC_LEN	 8
-#define CRYPT_NONCE_LEN	 16
-#define CRYPT_HDR_LEN	 (CRYPT_MAGIC_LEN + CRYPT_NONCE_LEN)
+#define CRYPT_CHUNK	(64 << 10)
+#define CRYPT_TAG_LEN	16
+#define CRYPT_IV_LEN	12
+#define CRYPT_MAGIC_LEN 8
+#define CRYPT_NONCE_LEN 16
+#define CRYPT_HDR_LEN	(CRYPT_MAGIC_LEN + CRYPT_NONCE_LEN)
 
 struct CipherEntry;
 
 /* The keys of one checkpoint, that is of one images directory. */
 struct crypt_ctx {
-	uint8_t id[CRYPT_ID_LEN];    /* checkpoint id, public */
-	uint8_t prk[CRYPT_KEY_LEN];  /* HKDF-Extract(salt = id, checkpoint key) */
+	uint8_t id[CRYPT_ID_LEN];   /* checkpoint id, public */
+	uint8_t prk[CRYPT_KEY_LEN]; /* HKDF-Extract(salt = id, checkpoint key) */
 };
 
 /* crypt-key.c */
@@ -55,6 +55,8 @@ extern void crypt_ctx_free(struct crypt_ctx *ctx);
 extern void crypt_entry_free(struct CipherEntry *ce);
 extern int crypt_init(void);
 extern int crypt_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+extern void *crypt_buf_get(size_t len);
+extern void crypt_buf_put(void *buf, size_t len);
 extern void crypt_derive(const struct crypt_ctx *ctx, const char *label, const void *data, size_t data_len,
 			 uint8_t *out, size_t len);
 extern void crypt_wipe(void *p, size_t len);
@@ -77,6 +79,8 @@ extern ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len);
 extern off_t crypt_stream_size(const struct crypt_stream *s);
 extern int crypt_stream_fd(const struct crypt_stream *s);
 extern void crypt_stream_free(struct crypt_stream *s);
+extern int crypt_stream_write_fd(struct crypt_stream *s, int fd);
+extern int crypt_stream_read_fd(struct crypt_stream *s, int fd);
 
 /* crypt-page.c */
 #define CRYPT_PAGE_SIZE	     4096
