@@ -12,10 +12,8 @@
  * A page image keeps its layout, encrypted page by page (crypt-page.c),
  * so that offsets, holes punched by dedup and references from child
  * checkpoints stay valid; its tags, and the salt of its keys, are a sealed
- * stream of their own, "pagetags-<id>.img".  Pages are encrypted on their
- * way from the page pipe to the image, on a worker thread, and at restore
- * read into a small buffer, authenticated and decrypted there, and copied
- * into the restored memory.
+ * stream of their own, "pagetags-<id>.img".  How pages go through the
+ * page cipher, at dump and at restore, is crypt-page-io.c's.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -65,10 +63,6 @@ static int dump_dfd = -1;
 
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret);
 
-struct page_writer;
-
-#define READ_CHUNK (64 * CRYPT_PAGE_SIZE) /* restore: pages read at once, 256 KiB */
-
 struct crypt_file {
 	struct crypt_stream *cs; /* the image, or the tags of a page image */
 	int raw_fd;		 /* the memfd handed to a raw user, or -1 */
@@ -78,11 +72,9 @@ struct crypt_file {
 	int fd;
 	struct crypt_pages *pages;
 	struct page_writer *pw; /* dump */
+	struct page_reader *pr; /* restore */
 	uint8_t *tags;		/* restore: all tags */
 	uint64_t nr_tags;	/* restore: pages the tags cover */
-	void *bounce;		/* restore: pages on their way into place */
-	size_t bounce_used;	/* restore: bytes of it used, to wipe */
-	bool vm_writev;		/* restore: process_vm_writev() works */
 };
 
 static const char *cert_path(void)
@@ -452,17 +444,13 @@ void crypt_dump_fail(void)
 	}
 }
 
-static void page_writer_free(struct page_writer *pw);
-
 static void crypt_file_free(struct crypt_file *cf)
 {
-	page_writer_free(cf->pw);
+	crypt_page_writer_free(cf->pw);
+	crypt_page_reader_free(cf->pr);
 	crypt_stream_free(cf->cs);
 	crypt_pages_free(cf->pages);
 	xfree(cf->tags);
-	if (cf->bounce)
-		crypt_wipe(cf->bounce, cf->bounce_used);
-	xfree(cf->bounce);
 	xfree(cf);
 }
 
@@ -473,260 +461,6 @@ static int tags_name(const char *path, char *buf, size_t len)
 		pr_err("%s: not a page image name\n", path);
 		return -1;
 	}
-	return 0;
-}
-
-/*
- * Dump: pages go from the page pipe to the image through a ring of
- * batches.  The main thread reads batches from the pipe and writes them to
- * the image, in order, while a worker thread seals them, so that the
- * cipher runs on the other core, alongside the copies.  Sealing is cut in
- * units of a batch that either thread takes, oldest first: the main thread
- * seals too when it would otherwise wait for a batch to write.  Batches
- * fill across calls (scattered memory comes a few pages at a time); the
- * last ones are written when the image is closed.  An image of one batch
- * or less starts no thread.
- */
-#define PAGE_BATCH 256 /* pages: 1 MiB, sealed while in the cache */
-#define NR_BATCHES 4
-#define RING_SIZE  (NR_BATCHES * PAGE_BATCH * CRYPT_PAGE_SIZE)
-#define UNIT_PAGES 32 /* pages sealed by one thread at a time */
-
-struct page_batch {
-	uint8_t *buf;
-	uint64_t first;	    /* image index of its first page */
-	unsigned long nr;   /* pages in it */
-	unsigned int units; /* units of it not sealed yet */
-	uint8_t tags[PAGE_BATCH * CRYPT_TAG_LEN];
-};
-
-struct page_writer {
-	struct page_batch b[NR_BATCHES];
-	uint8_t *ring;
-	uint64_t next_page; /* pages read from the pipe */
-	/*
-	 * Batches [written, queued) are queued, b[queued % NR_BATCHES] is
-	 * filling; unit part of batch claim is the next one to seal.
-	 */
-	uint64_t queued, written, claim;
-	unsigned long part;
-	/* GnuTLS handles are one thread's each: the main thread's, the worker's */
-	struct crypt_pages *pages, *wpages;
-	const struct crypt_ctx *ctx;
-	char *name;
-	uint8_t salt[CRYPT_NONCE_LEN];
-	bool worker, stop;
-	int err;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-};
-
-/* Under the lock: take the next unit to seal, false when none is queued. */
-static bool claim_unit(struct page_writer *pw, struct page_batch **b, unsigned long *part)
-{
-	if (pw->claim == pw->queued)
-		return false;
-	*b = &pw->b[pw->claim % NR_BATCHES];
-	*part = pw->part++;
-	if (pw->part * UNIT_PAGES >= (*b)->nr) {
-		pw->claim++;
-		pw->part = 0;
-	}
-	return true;
-}
-
-/* Seal a unit with the lock dropped; under the lock again, count it done. */
-static void seal_unit(struct page_writer *pw, struct crypt_pages *cp, struct page_batch *b, unsigned long part)
-{
-	unsigned long first = part * UNIT_PAGES, nr = min_t(unsigned long, UNIT_PAGES, b->nr - first);
-	int err;
-
-	pthread_mutex_unlock(&pw->lock);
-	err = crypt_pages_seal_quiet(cp, b->first + first, b->buf + first * CRYPT_PAGE_SIZE, nr,
-				     b->tags + first * CRYPT_TAG_LEN);
-	pthread_mutex_lock(&pw->lock);
-	if (err)
-		pw->err = -1;
-	if (!--b->units)
-		pthread_cond_broadcast(&pw->cond);
-}
-
-static void *page_worker(void *arg)
-{
-	struct page_writer *pw = arg;
-	struct page_batch *b;
-	unsigned long part;
-
-	pthread_mutex_lock(&pw->lock);
-	while (1) {
-		if (claim_unit(pw, &b, &part))
-			seal_unit(pw, pw->wpages, b, part);
-		else if (pw->stop)
-			break;
-		else
-			pthread_cond_wait(&pw->cond, &pw->lock);
-	}
-	pthread_mutex_unlock(&pw->lock);
-	return NULL;
-}
-
-static void start_worker(struct page_writer *pw)
-{
-	pw->wpages = crypt_pages_new(pw->ctx, pw->name, pw->salt);
-	if (pw->wpages && !crypt_thread_start(&pw->thread, page_worker, pw))
-		pw->worker = true;
-	else
-		pr_debug("%s: encrypting pages on one thread\n", pw->name);
-}
-
-static struct page_writer *page_writer_new(struct crypt_pages *pages, const struct crypt_ctx *ctx,
-					   const char *name, const uint8_t *salt)
-{
-	struct page_writer *pw;
-	int i;
-
-	pw = xzalloc(sizeof(*pw));
-	if (!pw)
-		return NULL;
-	pw->name = xstrdup(name);
-	pw->ring = crypt_buf_get(RING_SIZE);
-	if (!pw->name || !pw->ring) {
-		if (pw->ring)
-			crypt_buf_put(pw->ring, RING_SIZE);
-		xfree(pw->name);
-		xfree(pw);
-		return NULL;
-	}
-	for (i = 0; i < NR_BATCHES; i++)
-		pw->b[i].buf = pw->ring + i * PAGE_BATCH * CRYPT_PAGE_SIZE;
-	pw->pages = pages;
-	pw->ctx = ctx;
-	memcpy(pw->salt, salt, sizeof(pw->salt));
-	pthread_mutex_init(&pw->lock, NULL);
-	pthread_cond_init(&pw->cond, NULL);
-	return pw;
-}
-
-static void page_writer_free(struct page_writer *pw)
-{
-	if (!pw)
-		return;
-	if (pw->worker) {
-		pthread_mutex_lock(&pw->lock);
-		pw->stop = true;
-		pthread_cond_broadcast(&pw->cond);
-		pthread_mutex_unlock(&pw->lock);
-		pthread_join(pw->thread, NULL);
-	}
-	/* after a failure, a batch may still hold plaintext */
-	if (pw->written != pw->queued || pw->b[pw->queued % NR_BATCHES].nr)
-		crypt_wipe(pw->ring, RING_SIZE);
-	crypt_buf_put(pw->ring, RING_SIZE);
-	crypt_pages_free(pw->wpages);
-	pthread_cond_destroy(&pw->cond);
-	pthread_mutex_destroy(&pw->lock);
-	xfree(pw->name);
-	xfree(pw);
-}
-
-/* Queue the filling batch for sealing; the worker starts with the first full one. */
-static void queue_batch(struct page_writer *pw, bool last)
-{
-	struct page_batch *b = &pw->b[pw->queued % NR_BATCHES];
-
-	if (!pw->worker && !pw->queued && !last)
-		start_worker(pw);
-	pthread_mutex_lock(&pw->lock);
-	b->units = DIV_ROUND_UP(b->nr, UNIT_PAGES);
-	pw->queued++;
-	pthread_cond_broadcast(&pw->cond);
-	pthread_mutex_unlock(&pw->lock);
-}
-
-/* Write the oldest batch and its tags, sealing what is left of it first. */
-static int write_batch(struct crypt_file *cf)
-{
-	struct page_writer *pw = cf->pw;
-	struct page_batch *b = &pw->b[pw->written % NR_BATCHES], *u;
-	size_t len = b->nr * CRYPT_PAGE_SIZE;
-	unsigned long part;
-	int err;
-
-	pthread_mutex_lock(&pw->lock);
-	while (b->units) {
-		/* oldest first: a unit of b, or a later one while the worker seals b's last */
-		if (claim_unit(pw, &u, &part))
-			seal_unit(pw, pw->pages, u, part);
-		else
-			pthread_cond_wait(&pw->cond, &pw->lock);
-	}
-	err = pw->err;
-	pthread_mutex_unlock(&pw->lock);
-	if (err) {
-		pr_err("%s: can't encrypt pages %" PRIu64 "-%" PRIu64 " or before\n", pw->name, b->first,
-		       b->first + b->nr - 1);
-		return -1;
-	}
-	if (write_all(cf->fd, b->buf, len) != len) {
-		pr_perror("Can't write pages");
-		return -1;
-	}
-	if (crypt_stream_write(cf->cs, b->tags, b->nr * CRYPT_TAG_LEN))
-		return -1;
-	b->nr = 0;
-	pw->written++;
-	return 0;
-}
-
-/*
- * Dump: move len bytes of pages from the pipe p to the page image,
- * encrypted, instead of splicing them.  They may reach the image later,
- * by the time it is closed.
- */
-int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len)
-{
-	struct crypt_file *cf = img->_x.cf;
-	struct page_writer *pw = cf->pw;
-
-	if (len % CRYPT_PAGE_SIZE) {
-		pr_err("Pages of %lu bytes\n", len);
-		return -1;
-	}
-	while (len) {
-		struct page_batch *b;
-		unsigned long n;
-
-		/* the batch to fill is the oldest one: write it out first */
-		if (pw->queued - pw->written == NR_BATCHES && write_batch(cf))
-			return -1;
-		b = &pw->b[pw->queued % NR_BATCHES];
-		if (!b->nr)
-			b->first = pw->next_page;
-		n = min_t(unsigned long, len, (PAGE_BATCH - b->nr) * CRYPT_PAGE_SIZE);
-		if (read_all(p, b->buf + b->nr * CRYPT_PAGE_SIZE, n) != n) {
-			pr_perror("Can't read pages from a page pipe");
-			return -1;
-		}
-		b->nr += n / CRYPT_PAGE_SIZE;
-		pw->next_page += n / CRYPT_PAGE_SIZE;
-		len -= n;
-		if (b->nr == PAGE_BATCH)
-			queue_batch(pw, false);
-	}
-	return 0;
-}
-
-/* At the close of a page image written: the batches still in the ring */
-static int flush_pages(struct crypt_file *cf)
-{
-	struct page_writer *pw = cf->pw;
-
-	if (pw->b[pw->queued % NR_BATCHES].nr)
-		queue_batch(pw, true);
-	while (pw->written < pw->queued)
-		if (write_batch(cf))
-			return -1;
 	return 0;
 }
 
@@ -787,7 +521,11 @@ static int open_pages(struct crypt_file *cf, const struct crypt_ctx *ctx, int df
 	cf->pages = crypt_pages_new(ctx, path, salt);
 	if (!cf->pages)
 		goto err;
-	if (cf->writing && !(cf->pw = page_writer_new(cf->pages, ctx, path, salt)))
+	if (cf->writing)
+		cf->pw = crypt_page_writer_new(ctx, cf->pages, path, salt, cf->fd, cf->cs);
+	else
+		cf->pr = crypt_page_reader_new(cf->pages, cf->fd, cf->tags, cf->nr_tags);
+	if (!cf->pw && !cf->pr)
 		goto err;
 	pr_debug("%s: %s, %" PRIu64 " tags\n", path, cf->writing ? "sealing pages" : "pages sealed", cf->nr_tags);
 	return 0;
@@ -798,84 +536,19 @@ err:
 }
 
 /*
- * Restore: nr pages from page index first, authenticated and decrypted,
- * to dst.  The pages are read into a buffer that stays in the cache,
- * opened there, and copied into place by the kernel: process_vm_writev()
- * fills the restored memory through the kernel's own mapping, faulting its
- * pages in as it goes, which costs far less than a fault per page taken by
- * a copy in user space (several times less on a virtual machine).
+ * Dump: move len bytes of pages from the pipe p to the page image,
+ * encrypted, instead of splicing them.  They may reach the image later,
+ * by the time it is closed.
  */
-static int read_pages(struct crypt_file *cf, void *dst, uint64_t first, unsigned long nr)
+int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len)
 {
-	size_t len = nr * CRYPT_PAGE_SIZE, got = 0;
-	struct iovec from = { cf->bounce, len }, to = { dst, len };
-	ssize_t ret;
-
-	while (got < len) {
-		ret = pread(cf->fd, cf->bounce + got, len - got, first * CRYPT_PAGE_SIZE + got);
-		if (ret < 0 && errno == EINTR)
-			continue;
-		if (ret <= 0) {
-			pr_perror("Can't read pages %" PRIu64 "-%" PRIu64, first, first + nr - 1);
-			return -1;
-		}
-		got += ret;
-	}
-	if (cf->bounce_used < len)
-		cf->bounce_used = len;
-	if (crypt_pages_open(cf->pages, first, cf->bounce, nr, cf->tags + first * CRYPT_TAG_LEN))
-		return -1;
-	if (cf->vm_writev) {
-		ret = process_vm_writev(getpid(), &from, 1, &to, 1, 0);
-		if (ret == len)
-			return 0;
-		if (ret >= 0 || (errno != ENOSYS && errno != EPERM)) {
-			pr_perror("Can't put pages %" PRIu64 "-%" PRIu64 " in place (%zd)", first, first + nr - 1,
-				  ret);
-			return -1;
-		}
-		cf->vm_writev = false;
-	}
-	memcpy(dst, cf->bounce, len);
-	return 0;
+	return crypt_page_writer_add(img->_x.cf->pw, p, len);
 }
 
-/* Like preadv() on the page image, but every page authenticated and decrypted */
+/* Restore: like preadv() on the page image, but every page authenticated and decrypted */
 ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, off_t off)
 {
-	struct crypt_file *cf = img->_x.cf;
-	ssize_t done = 0;
-	int i;
-
-	if (!cf->bounce) {
-		/* no bigger than the image: most are small */
-		cf->bounce = xmalloc(min_t(size_t, READ_CHUNK, cf->nr_tags * CRYPT_PAGE_SIZE) ?: 1);
-		if (!cf->bounce)
-			return -1;
-		cf->vm_writev = true;
-	}
-	for (i = 0; i < nr; i++) {
-		size_t left = iov[i].iov_len;
-		void *dst = iov[i].iov_base;
-
-		while (left) {
-			size_t n = min_t(size_t, left, READ_CHUNK);
-			uint64_t first = (off + done) / CRYPT_PAGE_SIZE;
-
-			if ((off + done) % CRYPT_PAGE_SIZE || n % CRYPT_PAGE_SIZE ||
-			    first + n / CRYPT_PAGE_SIZE > cf->nr_tags) {
-				pr_err("Pages %#zx bytes at %#llx are not whole pages of the image, or have no tags\n",
-				       n, (unsigned long long)(off + done));
-				return -1;
-			}
-			if (read_pages(cf, dst, first, n / CRYPT_PAGE_SIZE))
-				return -1;
-			dst += n;
-			left -= n;
-			done += n;
-		}
-	}
-	return done;
+	return crypt_page_reader_preadv(img->_x.cf->pr, iov, nr, off);
 }
 
 ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off)
@@ -1011,7 +684,7 @@ int crypt_file_close(struct crypt_file *cf)
 		if (cf->raw_fd >= 0)
 			ret = crypt_stream_write_fd(cf->cs, cf->raw_fd);
 		if (!ret && cf->pw)
-			ret = flush_pages(cf);
+			ret = crypt_page_writer_flush(cf->pw);
 		if (!ret)
 			ret = crypt_stream_close_write(cf->cs);
 	}

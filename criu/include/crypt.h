@@ -12,8 +12,10 @@
  *                   the page images (ChaCha20-Poly1305, 64 KiB chunks).
  *   crypt-page.c    the page cipher: AES-256-XTS per 4 KiB page, in place,
  *                   and a GMAC tag per page.
+ *   crypt-page-io.c pages through the page cipher: sealed on two cores at
+ *                   dump, opened into the restored memory at restore.
  *   crypt-image.c   the hooks in CRIU's image I/O: cipher.img, which
- *                   image is sealed, pipes for users of raw image fds.
+ *                   image is sealed, memfds for users of raw image fds.
  */
 
 #include <pthread.h>
@@ -94,6 +96,21 @@ extern int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, u
 			    const uint8_t *tags);
 extern void crypt_pages_free(struct crypt_pages *cp);
 
+/* crypt-page-io.c */
+struct page_writer;
+struct page_reader;
+struct iovec;
+extern struct page_writer *crypt_page_writer_new(const struct crypt_ctx *ctx, struct crypt_pages *pages,
+						 const char *name, const uint8_t *salt, int fd,
+						 struct crypt_stream *tags);
+extern int crypt_page_writer_add(struct page_writer *pw, int p, unsigned long len);
+extern int crypt_page_writer_flush(struct page_writer *pw);
+extern void crypt_page_writer_free(struct page_writer *pw);
+extern struct page_reader *crypt_page_reader_new(struct crypt_pages *pages, int fd, const uint8_t *tags,
+						 uint64_t nr);
+extern ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov, int nr, off_t off);
+extern void crypt_page_reader_free(struct page_reader *pr);
+
 /* crypt-image.c */
 struct cr_img;
 struct crypt_file;
@@ -104,7 +121,6 @@ extern int crypt_image_missing(int dfd, int type, const char *path);
 extern int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path);
 extern bool crypt_image_pages(struct cr_img *img);
 extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);
-struct iovec;
 extern ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off);
 extern ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, off_t off);
 
