@@ -1,0 +1,67 @@
+# Big raw images: a process holding an 8 MiB deleted file and two full
+# 1 MiB pipes (bench/rawimg.c).  Their images (ghost-file, pipes-data) are
+# big enough to be sealed and opened in pieces by criu and a helper thread
+# (crypt-stream.c), at restore inside the restored task.  The restored
+# copy finds every byte; a flipped byte in the middle of the ghost image,
+# or a truncated one, is refused and leaves no restored process.
+. "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d /tmp/e2e-raw.XXXXXX)
+trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+pki="$E2E_TOP/build/pki"
+"$E2E_TOP/test/pki/make-keys.sh" "$pki"
+bin="$E2E_TOP/build/e2e/rawimg"
+mkdir -p "$E2E_TOP/build/e2e"
+gcc -O2 -Wall -Werror -D_GNU_SOURCE -o "$bin" "$E2E_TOP/bench/rawimg.c" || exit 1
+instances() { pgrep -cxf "$bin $tmp .*"; }
+
+pid=$(start_in_pidns "$bin" "$tmp" 8 2 "$tmp/ready" "$tmp/result")
+wait_for 'grep -q ready "$tmp/ready"' 20
+check "raw: the workload holds its deleted file and full pipes" grep -q ready "$tmp/ready"
+
+mkdir -p "$tmp/enc"
+if ! criu_t dump -t "$pid" -D "$tmp/enc" -o dump.log -v4 --leave-running --ghost-limit 64M \
+	--encrypt --tls-cert "$pki/cert.pem"; then
+	not_ok "raw: encrypted dump"
+	show_log_errors "$tmp/enc/dump.log"
+	exit 0
+fi
+ghost=$(ls "$tmp"/enc/ghost-file-*.img 2>/dev/null | head -n 1)
+check "raw: the ghost image is sealed and holds the 8 MiB ($(stat -c %s "$ghost" 2>/dev/null) bytes)" \
+	test "$(head -c 8 "$ghost")" = CRIUSEAL -a "$(stat -c %s "$ghost")" -gt $((8 << 20))
+check "raw: so is pipes-data.img ($(stat -c %s "$tmp/enc/pipes-data.img") bytes)" \
+	test "$(head -c 8 "$tmp/enc/pipes-data.img")" = CRIUSEAL -a "$(stat -c %s "$tmp/enc/pipes-data.img")" -gt $((2 << 20))
+
+cp -a "$tmp/enc" "$tmp/flip"
+cp -a "$tmp/enc" "$tmp/cut"
+if criu_t restore -D "$tmp/enc" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$tmp/pid"; then
+	rpid=$(cat "$tmp/pid")
+	track_pid "$rpid"
+	rm -f "$tmp/result"
+	kill -USR1 "$rpid"
+	wait_for 'test -s "$tmp/result"' 20
+	check "raw: the restored copy reads its whole file and both pipes intact ($(cat "$tmp/result" 2>/dev/null))" \
+		grep -qx ok "$tmp/result"
+	kill -9 "$rpid"
+	wait_for '! kill -0 '"$rpid"' 2>/dev/null' 10
+else
+	not_ok "raw: restore"
+	show_log_errors "$tmp/enc/restore.log"
+fi
+
+# refused(): restore of $1 fails with a message matching $2, and leaves no process
+refused() {
+	local dir=$1 pattern=$2 what=$3 before
+	before=$(instances)
+	if criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$tmp/pid.$what"; then
+		track_pid "$(cat "$tmp/pid.$what")"
+		not_ok "raw: $what: restored"
+		return
+	fi
+	check "raw: $what: refused ($(grep -m1 -oE "$pattern" "$dir/restore.log"))" grep -qE "$pattern" "$dir/restore.log"
+	check "raw: $what: no restored process is left" test "$(instances)" = "$before" -a ! -e "$tmp/pid.$what"
+}
+name=$(basename "$ghost")
+flip_byte "$tmp/flip/$name" $((5 << 20))
+refused "$tmp/flip" "$name: authentication failed at chunk [0-9]+" "a byte flipped 5 MiB into $name"
+truncate -s -100 "$tmp/cut/$name"
+refused "$tmp/cut" "$name: (authentication failed at chunk [0-9]+|truncated)" "$name cut short by 100 bytes"
