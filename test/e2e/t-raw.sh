@@ -15,6 +15,8 @@ gcc -O2 -Wall -Werror -D_GNU_SOURCE -o "$bin" "$E2E_TOP/bench/rawimg.c" || exit 
 instances() { pgrep -cxf "$bin $tmp .*"; }
 
 pid=$(start_in_pidns "$bin" "$tmp" 8 2 "$tmp/ready" "$tmp/result")
+# it waits for signals forever: killed with its pid namespace at the end
+track_pid "$pid"
 wait_for 'grep -q ready "$tmp/ready"' 20
 check "raw: the workload holds its deleted file and full pipes" grep -q ready "$tmp/ready"
 
