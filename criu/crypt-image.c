@@ -18,7 +18,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -294,10 +293,9 @@ int crypt_image_missing(int dfd, int type, const char *path)
 
 /*
  * Restore: run every cipher a restored task will run, once, here in the
- * root criu before it forks.  A check that they work, and each task then
+ * root criu before it forks: a check that they work, and each task then
  * inherits what their first use sets up (lazy symbol binding in criu and
- * the libraries, their tables) instead of paying for it again: about as
- * much as the ciphers themselves cost a task of a few pages.
+ * the libraries) instead of paying for it again.
  */
 static int warm_up(const struct crypt_ctx *ctx)
 {
@@ -325,7 +323,7 @@ static int warm_up(const struct crypt_ctx *ctx)
 	if (!cp || crypt_pages_seal(cp, 0, page, 1, tag) || crypt_pages_open(cp, 0, page, 1, tag) ||
 	    memcmp(page, out, sizeof(out)))
 		goto out;
-	/* read_pages() may find it refused; that is no error */
+	/* the page reader may find it refused; that is no error */
 	process_vm_writev(getpid(), &from, 1, &to, 1, 0);
 	ret = 0;
 out:

@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -61,28 +60,20 @@ static void *wiping_realloc(void *p, size_t old, size_t new)
 	return n;
 }
 
-/*
- * The process that set the module up: criu's own, not one of the tasks
- * that a restore makes with a raw clone(), where glibc's thread state is
- * not to be trusted.
- */
-static pid_t init_pid;
+static bool initialized;
 
 /* Once per criu run, before any key is used. */
 int crypt_init(void)
 {
-	static bool done;
-
-	if (done)
+	if (initialized)
 		return 0;
-	init_pid = getpid();
 	if (sodium_init() < 0) {
 		pr_err("Can't initialize libsodium\n");
 		return -1;
 	}
 	mp_get_memory_functions(NULL, &gmp_realloc, &gmp_free);
 	mp_set_memory_functions(NULL, wiping_realloc, wiping_free);
-	done = true;
+	initialized = true;
 	return 0;
 }
 
@@ -99,7 +90,7 @@ int crypt_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	sigset_t all, old;
 	int ret;
 
-	if (!init_pid)
+	if (!initialized)
 		return -1;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

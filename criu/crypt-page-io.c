@@ -278,6 +278,7 @@ struct page_reader {
 	void *bounce;	     /* pages on their way into place */
 	size_t bounce_used;  /* bytes of it used, to wipe */
 	bool vm_writev;	     /* process_vm_writev() works */
+	pid_t self;	     /* for process_vm_writev() */
 };
 
 struct page_reader *crypt_page_reader_new(struct crypt_pages *pages, int fd, const uint8_t *tags, uint64_t nr)
@@ -332,7 +333,7 @@ static int read_pages(struct page_reader *pr, void *dst, uint64_t first, unsigne
 	if (crypt_pages_open(pr->pages, first, pr->bounce, nr, pr->tags + first * CRYPT_TAG_LEN))
 		return -1;
 	if (pr->vm_writev) {
-		ret = process_vm_writev(getpid(), &from, 1, &to, 1, 0);
+		ret = process_vm_writev(pr->self, &from, 1, &to, 1, 0);
 		if (ret == len)
 			return 0;
 		if (ret >= 0 || (errno != ENOSYS && errno != EPERM)) {
@@ -358,6 +359,8 @@ ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov
 		if (!pr->bounce)
 			return -1;
 		pr->vm_writev = true;
+		/* here, in the task that reads: not at open, which may be before a fork */
+		pr->self = getpid();
 	}
 	for (i = 0; i < nr; i++) {
 		size_t left = iov[i].iov_len;

@@ -626,43 +626,36 @@ static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
 /* Seal all of fd (the memfd of a raw user) as the rest of the image. */
 int crypt_stream_write_fd(struct crypt_stream *s, int fd)
 {
-	uint8_t *buf = NULL;
 	struct stat st;
 	off_t off = 0;
 	size_t n;
-	int ret = -1;
 
 	if (fstat(fd, &st)) {
 		pr_perror("%s: can't stat its memfd", s->name);
 		return -1;
 	}
-	buf = xmalloc(CRYPT_CHUNK);
-	if (!buf)
-		return -1;
-	/* first complete the chunk begun through bfd, if any */
-	n = s->len ? min_t(off_t, st.st_size, CRYPT_CHUNK - s->len) : 0;
-	if (n && (read_exact(fd, buf, n, 0, s->name) || crypt_stream_write(s, buf, n)))
-		goto out;
-	off = n;
-	if (s->len == CRYPT_CHUNK && off < st.st_size && seal_chunk(s, s->buf, s->len, false))
-		goto out;
-	/* whole chunks in bulk, never the last one */
-	if (!s->len && st.st_size - off > BULK_MIN * CRYPT_CHUNK) {
-		n = (st.st_size - off - 1) / CRYPT_CHUNK;
-		if (bulk(s, fd, off, n))
-			goto out;
-		off += n * (off_t)CRYPT_CHUNK;
+	while (off < st.st_size) {
+		/* as in crypt_stream_write(): a full chunk is sealed once more data follows */
+		if (s->len == CRYPT_CHUNK && seal_chunk(s, s->buf, s->len, false))
+			return -1;
+		/* whole chunks in bulk, never the last one */
+		if (!s->len && st.st_size - off > BULK_MIN * CRYPT_CHUNK) {
+			n = (st.st_size - off - 1) / CRYPT_CHUNK;
+			if (bulk(s, fd, off, n))
+				return -1;
+			off += n * (off_t)CRYPT_CHUNK;
+			continue;
+		}
+		/* the rest, and the chunk begun through bfd, straight into s->buf */
+		n = min_t(off_t, st.st_size - off, CRYPT_CHUNK - s->len);
+		if (buf_reserve(s, s->len + n) || read_exact(fd, s->buf + s->len, n, off, s->name))
+			return -1;
+		s->len += n;
+		if (s->used < s->len)
+			s->used = s->len;
+		off += n;
 	}
-	for (; off < st.st_size; off += n) {
-		n = min_t(off_t, st.st_size - off, CRYPT_CHUNK);
-		if (read_exact(fd, buf, n, off, s->name) || crypt_stream_write(s, buf, n))
-			goto out;
-	}
-	ret = 0;
-out:
-	crypt_wipe(buf, CRYPT_CHUNK);
-	xfree(buf);
-	return ret;
+	return 0;
 }
 
 /* Open the rest of the image into fd (the memfd for a raw user). */
