@@ -248,7 +248,7 @@ def notes(med, workloads):
         e, p = med.get((wl, "enc")), med.get((wl, "plain"))
         if e and p and (ratio(e["size_bytes"], p["size_bytes"]) or 0) > 1.01:
             out.append(f"- **Space on {wl}**: {fmt(e['files'], 0)} images with --encrypt against "
-                       f"{fmt(p['files'], 0)} plain (a pagetags image per page image, cipher.img, manifest.img), "
+                       f"{fmt(p['files'], 0)} plain (pagetags.img, cipher.img, manifest.img), "
                        "and a file system allocates whole blocks to each: the allocated size grows by "
                        f"{fmt(ratio(e['size_bytes'], p['size_bytes']), 3)}x, the bytes in the files by "
                        f"{fmt(ratio(e['apparent_bytes'], p['apparent_bytes']), 3)}x.")

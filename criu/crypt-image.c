@@ -11,9 +11,9 @@
  *
  * A page image keeps its layout, encrypted page by page (crypt-page.c),
  * so that offsets, holes punched by dedup and references from child
- * checkpoints stay valid; its tags, and the salt of its keys, are a sealed
- * stream of their own, "pagetags-<id>.img".  How pages go through the
- * page cipher, at dump and at restore, is crypt-page-io.c's.
+ * checkpoints stay valid; its tags, and the salt of its keys, go into one
+ * sealed stream for the whole checkpoint, pagetags.img.  How pages go
+ * through the page cipher, at dump and at restore, is crypt-page-io.c's.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -53,6 +53,10 @@ struct crypt_dir {
 	ino_t ino;
 	struct crypt_ctx *ctx;
 	char *manifest; /* restore: "\n" name "\n" name ... "\n" */
+	/* pagetags.img */
+	int tags_fd;		       /* dump: open for writing, or -1 */
+	struct crypt_stream *tags_out; /* dump */
+	struct crypt_tagset *tags;     /* restore: read once */
 };
 
 static LIST_HEAD(crypt_dirs);
@@ -63,7 +67,7 @@ static int dump_dfd = -1;
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret);
 
 struct crypt_file {
-	struct crypt_stream *cs; /* the image, or the tags of a page image */
+	struct crypt_stream *cs; /* the image, but for a page image */
 	int raw_fd;		 /* the memfd handed to a raw user, or -1 */
 	bool writing;
 
@@ -72,8 +76,6 @@ struct crypt_file {
 	struct crypt_pages *pages;
 	struct page_writer *pw; /* dump */
 	struct page_reader *pr; /* restore */
-	uint8_t *tags;		/* restore: all tags */
-	uint64_t nr_tags;	/* restore: pages the tags cover */
 };
 
 static const char *cert_path(void)
@@ -95,6 +97,7 @@ static struct crypt_dir *add_dir(const struct stat *st, struct crypt_ctx *ctx)
 	d->dev = st->st_dev;
 	d->ino = st->st_ino;
 	d->ctx = ctx;
+	d->tags_fd = -1;
 	list_add(&d->l, &crypt_dirs);
 	return d;
 }
@@ -115,17 +118,6 @@ static int dir_lookup(int dfd, struct crypt_dir **ret)
 			return 0;
 		}
 	return load_dir(dfd, &st, ret);
-}
-
-/* The keys of the images directory dfd, or NULL (plain) in *ctx. */
-static int dir_ctx(int dfd, struct crypt_ctx **ctx)
-{
-	struct crypt_dir *d;
-
-	if (dir_lookup(dfd, &d))
-		return -1;
-	*ctx = d->ctx;
-	return 0;
 }
 
 /* The path of dfd's cipher.img, for messages */
@@ -260,16 +252,46 @@ out:
 	return ret;
 }
 
-/* At the end of a dump or pre-dump that succeeded */
+/* Dump: pagetags.img, opened with the first page image written */
+static struct crypt_stream *tags_writer(int dfd, struct crypt_dir *d)
+{
+	if (d->tags_out)
+		return d->tags_out;
+	d->tags_fd = openat(dfd, CRYPT_TAGS_IMG, O_WRONLY | O_CREAT | O_TRUNC, CR_FD_PERM);
+	if (d->tags_fd < 0) {
+		pr_perror("%s: can't open", CRYPT_TAGS_IMG);
+		return NULL;
+	}
+	d->tags_out = crypt_stream_open_write(d->ctx, d->tags_fd, CRYPT_TAGS_IMG);
+	if (d->tags_out)
+		note_sealed(CRYPT_TAGS_IMG);
+	return d->tags_out;
+}
+
+static void free_tags_writer(struct crypt_dir *d)
+{
+	crypt_stream_free(d->tags_out);
+	d->tags_out = NULL;
+	close_safe(&d->tags_fd);
+}
+
+/* At the end of a dump or pre-dump that succeeded: pagetags.img, the manifest */
 int crypt_dump_finish(void)
 {
-	struct crypt_ctx *ctx;
+	struct crypt_dir *d;
+	int ret;
 
 	if (!opts.encrypt)
 		return 0;
-	if (dir_ctx(dump_dfd, &ctx) || !ctx)
+	if (dir_lookup(dump_dfd, &d) || !d->ctx || !tags_writer(dump_dfd, d))
 		return -1;
-	return write_manifest(dump_dfd, ctx);
+	ret = crypt_stream_close_write(d->tags_out);
+	free_tags_writer(d);
+	if (ret) {
+		pr_err("Can't write %s\n", CRYPT_TAGS_IMG);
+		return -1;
+	}
+	return write_manifest(dump_dfd, d->ctx);
 }
 
 /* Called by do_open_image() for an image that is not there */
@@ -335,6 +357,30 @@ out:
 	return ret;
 }
 
+/* The tags of every page image of the directory, read once */
+static int load_tags(int dfd, struct crypt_dir *d)
+{
+	struct crypt_stream *cs;
+	int fd;
+
+	if (d->tags)
+		return 0;
+	fd = openat(dfd, CRYPT_TAGS_IMG, O_RDONLY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			pr_err("%s: missing from the checkpoint (removed)\n", CRYPT_TAGS_IMG);
+		else
+			pr_perror("%s: can't open", CRYPT_TAGS_IMG);
+		return -1;
+	}
+	cs = crypt_stream_open_read(d->ctx, fd, CRYPT_TAGS_IMG);
+	if (cs)
+		d->tags = crypt_tags_load(cs);
+	crypt_stream_free(cs);
+	close(fd);
+	return d->tags ? 0 : -1;
+}
+
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 {
 	char name[PATH_MAX + 16];
@@ -373,6 +419,9 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 		return -1;
 	}
 	if (ctx && read_manifest(dfd, *ret))
+		return -1;
+	/* restore: here, before criu forks, rather than once in every task */
+	if (ctx && opts.mode == CR_RESTORE && load_tags(dfd, *ret))
 		return -1;
 	return 0;
 }
@@ -436,9 +485,13 @@ int crypt_dump_init(void)
 /* A failed dump must not leave anything that restores. */
 void crypt_dump_fail(void)
 {
+	struct crypt_dir *d;
+
 	if (opts.encrypt && dump_dfd >= 0) {
 		unlinkat(dump_dfd, CRYPT_CIPHER_IMG, 0);
 		unlinkat(dump_dfd, MANIFEST, 0);
+		if (!dir_lookup(dump_dfd, &d))
+			free_tags_writer(d);
 	}
 }
 
@@ -448,89 +501,51 @@ static void crypt_file_free(struct crypt_file *cf)
 	crypt_page_reader_free(cf->pr);
 	crypt_stream_free(cf->cs);
 	crypt_pages_free(cf->pages);
-	xfree(cf->tags);
 	xfree(cf);
 }
 
-/* "pages-<id>.img" -> "pagetags-<id>.img" */
-static int tags_name(const char *path, char *buf, size_t len)
-{
-	if (strncmp(path, "pages-", 6) || snprintf(buf, len, "pagetags-%s", path + 6) >= len) {
-		pr_err("%s: not a page image name\n", path);
-		return -1;
-	}
-	return 0;
-}
-
 /*
- * The keys of a page image, and its tags stream: at dump a new salt
- * starts it; at restore it is read whole, since pages are read in any
- * order.
+ * The keys of a page image: at dump a new salt, its tags into
+ * pagetags.img as they come; at restore its salt and tags from there.
  */
-static int open_pages(struct crypt_file *cf, const struct crypt_ctx *ctx, int dfd, const char *path)
+static int open_pages(struct crypt_file *cf, struct crypt_dir *d, int dfd, const char *path)
 {
-	uint8_t salt[CRYPT_NONCE_LEN];
-	char name[PATH_MAX];
-	off_t size;
-	int fd;
-
-	if (tags_name(path, name, sizeof(name)))
-		return -1;
-	fd = openat(dfd, name, cf->writing ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY, CR_FD_PERM);
-	if (fd < 0) {
-		pr_perror("%s: can't open", name);
-		return -1;
-	}
+	uint8_t new_salt[CRYPT_NONCE_LEN];
+	struct crypt_stream *out = NULL;
+	const uint8_t *salt, *tags;
+	uint64_t nr = 0;
+	struct stat st;
 
 	if (cf->writing) {
-		randombytes_buf(salt, sizeof(salt));
-		cf->cs = crypt_stream_open_write(ctx, fd, name);
-		if (!cf->cs || crypt_stream_write(cf->cs, salt, sizeof(salt)))
-			goto err;
-		note_sealed(name);
+		out = tags_writer(dfd, d);
+		if (!out)
+			return -1;
+		randombytes_buf(new_salt, sizeof(new_salt));
+		salt = new_salt;
 	} else {
-		cf->cs = crypt_stream_open_read(ctx, fd, name);
-		if (!cf->cs)
-			goto err;
-		size = crypt_stream_size(cf->cs) - CRYPT_NONCE_LEN;
-		if (size < 0 || size % CRYPT_TAG_LEN) {
-			pr_err("%s: malformed\n", name);
-			goto err;
+		if (load_tags(dfd, d))
+			return -1;
+		if (!crypt_tags_find(d->tags, path, &salt, &tags, &nr)) {
+			pr_err("%s: no tags for it in %s\n", path, CRYPT_TAGS_IMG);
+			return -1;
 		}
-		cf->nr_tags = size / CRYPT_TAG_LEN;
-		cf->tags = xmalloc(size ?: 1);
-		if (!cf->tags || crypt_stream_read(cf->cs, salt, sizeof(salt)) != sizeof(salt) ||
-		    crypt_stream_read(cf->cs, cf->tags, size) != size)
-			goto err;
-		crypt_stream_free(cf->cs);
-		cf->cs = NULL;
-		close(fd);
-		fd = -1;
-	}
-	if (!cf->writing) {
-		struct stat st;
-
-		if (fstat(cf->fd, &st) || st.st_size != cf->nr_tags * CRYPT_PAGE_SIZE) {
+		if (fstat(cf->fd, &st) || st.st_size != nr * CRYPT_PAGE_SIZE) {
 			pr_err("%s: %lld bytes, but %s has the tags of %" PRIu64 " pages (truncated or extended)\n",
-			       path, (long long)st.st_size, name, cf->nr_tags);
+			       path, (long long)st.st_size, CRYPT_TAGS_IMG, nr);
 			return -1;
 		}
 	}
-	cf->pages = crypt_pages_new(ctx, path, salt);
+	cf->pages = crypt_pages_new(d->ctx, path, salt);
 	if (!cf->pages)
-		goto err;
+		return -1;
 	if (cf->writing)
-		cf->pw = crypt_page_writer_new(ctx, cf->pages, path, salt, cf->fd, cf->cs);
+		cf->pw = crypt_page_writer_new(d->ctx, cf->pages, path, salt, cf->fd, out);
 	else
-		cf->pr = crypt_page_reader_new(cf->pages, cf->fd, cf->tags, cf->nr_tags);
+		cf->pr = crypt_page_reader_new(cf->pages, cf->fd, tags, nr);
 	if (!cf->pw && !cf->pr)
-		goto err;
-	pr_debug("%s: %s, %" PRIu64 " tags\n", path, cf->writing ? "sealing pages" : "pages sealed", cf->nr_tags);
+		return -1;
+	pr_debug("%s: %s, %" PRIu64 " tags\n", path, cf->writing ? "sealing pages" : "pages sealed", nr);
 	return 0;
-err:
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /*
@@ -573,13 +588,15 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 {
 	struct crypt_file *cf;
 	struct crypt_ctx *ctx;
+	struct crypt_dir *d;
 
 	img->_x.cf = NULL;
 	/* stats: timings and counters only */
 	if (type == CR_FD_CIPHER || type == CR_FD_STATS)
 		return 0;
-	if (dir_ctx(dfd, &ctx))
+	if (dir_lookup(dfd, &d))
 		return -1;
+	ctx = d->ctx;
 	if (!ctx)
 		return check_plain(img->_x.fd, flags, path);
 
@@ -591,7 +608,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	/* page images are opened O_RDWR at restore for --auto-dedup */
 	cf->writing = (flags & O_ACCMODE) == O_WRONLY;
 	if (type == CR_FD_PAGES) {
-		if (open_pages(cf, ctx, dfd, path)) {
+		if (open_pages(cf, d, dfd, path)) {
 			crypt_file_free(cf);
 			return -1;
 		}
@@ -683,12 +700,9 @@ int crypt_file_close(struct crypt_file *cf)
 			ret = crypt_stream_write_fd(cf->cs, cf->raw_fd);
 		if (!ret && cf->pw)
 			ret = crypt_page_writer_flush(cf->pw);
-		if (!ret)
+		if (!ret && cf->cs)
 			ret = crypt_stream_close_write(cf->cs);
 	}
-	/* the tags of a page image have an fd of their own */
-	if (cf->pages && cf->cs)
-		close(crypt_stream_fd(cf->cs));
 	close_safe(&cf->raw_fd);
 	crypt_file_free(cf);
 	return ret;

@@ -2,8 +2,10 @@
  * Page images on their way through the page cipher (crypt-page.c): the
  * writer that seals the pages of a dump on two cores, and the reader that
  * authenticates and decrypts them at restore, in pieces, straight into
- * the restored memory.  crypt-image.c opens the images and their tags.
+ * the restored memory; and pagetags.img, where the tags of all page images
+ * of a checkpoint are.  crypt-image.c opens the images.
  */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -58,7 +60,7 @@ struct page_writer {
 	struct crypt_pages *pages, *wpages;
 	const struct crypt_ctx *ctx;
 	int fd;			   /* the page image */
-	struct crypt_stream *tags; /* its tags */
+	struct crypt_stream *tags; /* pagetags.img */
 	char *name;
 	uint8_t salt[CRYPT_NONCE_LEN];
 	bool worker, stop;
@@ -219,7 +221,7 @@ static int write_batch(struct page_writer *pw)
 		pr_perror("Can't write pages");
 		return -1;
 	}
-	if (crypt_stream_write(pw->tags, b->tags, b->nr * CRYPT_TAG_LEN))
+	if (crypt_tags_record(pw->tags, pw->name, pw->salt, b->tags, b->nr))
 		return -1;
 	b->nr = 0;
 	pw->written++;
@@ -265,6 +267,9 @@ int crypt_page_writer_flush(struct page_writer *pw)
 	while (pw->written < pw->queued)
 		if (write_batch(pw))
 			return -1;
+	/* an image without pages has a record too: no image goes without */
+	if (!pw->written)
+		return crypt_tags_record(pw->tags, pw->name, pw->salt, NULL, 0);
 	return 0;
 }
 
@@ -384,4 +389,170 @@ ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov
 		}
 	}
 	return done;
+}
+
+/*
+ * pagetags.img: the salt and tags of every page image of a checkpoint, as
+ * records "L || name || salt || k || k tags" (Documentation/encryption.txt).
+ * The writer appends a record per batch written, so the tags of an image
+ * are those of its records, in order; images may interleave.
+ */
+#define REC_HDR_MAX (1 + 255 + CRYPT_NONCE_LEN + 4)
+
+int crypt_tags_record(struct crypt_stream *cs, const char *name, const uint8_t *salt, const uint8_t *tags,
+		      uint32_t nr)
+{
+	uint8_t hdr[REC_HDR_MAX];
+	size_t l = strlen(name);
+	uint32_t k = htobe32(nr);
+
+	if (!l || l > 255) {
+		pr_err("%s: a name too long for %s\n", name, CRYPT_TAGS_IMG);
+		return -1;
+	}
+	hdr[0] = l;
+	memcpy(hdr + 1, name, l);
+	memcpy(hdr + 1 + l, salt, CRYPT_NONCE_LEN);
+	memcpy(hdr + 1 + l + CRYPT_NONCE_LEN, &k, 4);
+	if (crypt_stream_write(cs, hdr, 1 + l + CRYPT_NONCE_LEN + 4) ||
+	    crypt_stream_write(cs, tags, (size_t)nr * CRYPT_TAG_LEN))
+		return -1;
+	return 0;
+}
+
+struct image_tags {
+	char *name;
+	uint8_t salt[CRYPT_NONCE_LEN];
+	uint8_t *tags;
+	uint64_t nr, max;
+	bool seen; /* a record of it, and its salt */
+};
+
+struct crypt_tagset {
+	struct image_tags *img;
+	size_t nr, max;
+};
+
+void crypt_tags_free(struct crypt_tagset *ts)
+{
+	size_t i;
+
+	if (!ts)
+		return;
+	for (i = 0; i < ts->nr; i++) {
+		xfree(ts->img[i].name);
+		xfree(ts->img[i].tags);
+	}
+	xfree(ts->img);
+	xfree(ts);
+}
+
+static struct image_tags *tags_of(struct crypt_tagset *ts, const char *name, size_t len)
+{
+	struct image_tags *t;
+	size_t i;
+
+	for (i = 0; i < ts->nr; i++)
+		if (strlen(ts->img[i].name) == len && !memcmp(ts->img[i].name, name, len))
+			return &ts->img[i];
+	if (ts->nr == ts->max) {
+		t = xrealloc(ts->img, (ts->max * 2 + 16) * sizeof(*t));
+		if (!t)
+			return NULL;
+		ts->img = t;
+		ts->max = ts->max * 2 + 16;
+	}
+	t = &ts->img[ts->nr];
+	memset(t, 0, sizeof(*t));
+	t->name = xmalloc(len + 1);
+	if (!t->name)
+		return NULL;
+	memcpy(t->name, name, len);
+	t->name[len] = '\0';
+	ts->nr++;
+	return t;
+}
+
+/* One record of p[0..left), its length in *used; false when malformed. */
+static bool parse_record(struct crypt_tagset *ts, const uint8_t *p, size_t left, size_t *used)
+{
+	size_t l, hdr;
+	struct image_tags *t;
+	uint64_t k, max;
+	uint32_t be;
+	uint8_t *tags;
+
+	if (left < 1 || !p[0] || left < 1 + p[0] + CRYPT_NONCE_LEN + 4)
+		return false;
+	l = p[0];
+	hdr = 1 + l + CRYPT_NONCE_LEN + 4;
+	memcpy(&be, p + hdr - 4, 4);
+	k = be32toh(be);
+	if (k > (left - hdr) / CRYPT_TAG_LEN)
+		return false;
+	t = tags_of(ts, (const char *)p + 1, l);
+	if (!t)
+		return false;
+	/* all records of an image carry its salt */
+	if (t->seen && memcmp(t->salt, p + 1 + l, CRYPT_NONCE_LEN))
+		return false;
+	memcpy(t->salt, p + 1 + l, CRYPT_NONCE_LEN);
+	t->seen = true;
+	if (t->nr + k > t->max) {
+		max = max_t(uint64_t, t->nr + k, t->max * 2);
+		tags = xrealloc(t->tags, max * CRYPT_TAG_LEN);
+		if (!tags)
+			return false;
+		t->tags = tags;
+		t->max = max;
+	}
+	if (k)
+		memcpy(t->tags + t->nr * CRYPT_TAG_LEN, p + hdr, k * CRYPT_TAG_LEN);
+	t->nr += k;
+	*used = hdr + k * CRYPT_TAG_LEN;
+	return true;
+}
+
+/* Restore: every record of pagetags.img, read whole (cs) */
+struct crypt_tagset *crypt_tags_load(struct crypt_stream *cs)
+{
+	struct crypt_tagset *ts = xzalloc(sizeof(*ts));
+	off_t size = crypt_stream_size(cs), off = 0;
+	uint8_t *buf = NULL;
+	size_t used;
+
+	if (!ts)
+		return NULL;
+	buf = xmalloc(size ?: 1);
+	if (!buf || crypt_stream_read(cs, buf, size) != size)
+		goto err;
+	while (off < size) {
+		if (!parse_record(ts, buf + off, size - off, &used)) {
+			pr_err("%s: malformed at byte %lld of its plaintext\n", CRYPT_TAGS_IMG, (long long)off);
+			goto err;
+		}
+		off += used;
+	}
+	xfree(buf);
+	return ts;
+err:
+	xfree(buf);
+	crypt_tags_free(ts);
+	return NULL;
+}
+
+/* The salt and the nr tags of the page image name; false when it has none */
+bool crypt_tags_find(const struct crypt_tagset *ts, const char *name, const uint8_t **salt, const uint8_t **tags,
+		     uint64_t *nr)
+{
+	size_t i;
+
+	for (i = 0; i < ts->nr; i++)
+		if (!strcmp(ts->img[i].name, name)) {
+			*salt = ts->img[i].salt;
+			*tags = ts->img[i].tags;
+			*nr = ts->img[i].nr;
+			return true;
+		}
+	return false;
 }

@@ -361,11 +361,6 @@ err:
 	return NULL;
 }
 
-int crypt_stream_fd(const struct crypt_stream *s)
-{
-	return s->fd;
-}
-
 /* The plaintext size of a stream open for reading */
 off_t crypt_stream_size(const struct crypt_stream *s)
 {

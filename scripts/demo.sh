@@ -44,7 +44,7 @@ sleep 1
 
 say "3. What the checkpoint holds"
 echo "$(ls "$imgs" | grep -c '\.img$') image files, $(du -sh "$imgs" | cut -f1) in all:"
-(cd "$imgs" && ls -l cipher.img pages-*.img pagetags-*.img core-*.img) | sed 's/^/    /'
+(cd "$imgs" && ls -l cipher.img pages-*.img pagetags.img core-*.img) | sed 's/^/    /'
 echo "cipher.img holds the checkpoint's key, wrapped for the certificate's RSA key;"
 echo "core, mm, files and every other image are sealed with ChaCha20-Poly1305,"
 echo "the memory pages are encrypted page by page with AES-256-XTS:"

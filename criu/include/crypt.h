@@ -13,7 +13,8 @@
  *   crypt-page.c    the page cipher: AES-256-XTS per 4 KiB page, in place,
  *                   and a GMAC tag per page.
  *   crypt-page-io.c pages through the page cipher: sealed on two cores at
- *                   dump, opened into the restored memory at restore.
+ *                   dump, opened into the restored memory at restore;
+ *                   the tags of a checkpoint's pages (pagetags.img).
  *   crypt-image.c   the hooks in CRIU's image I/O: cipher.img, which
  *                   image is sealed, memfds for users of raw image fds.
  */
@@ -32,6 +33,7 @@
 #define CRYPT_STREAM_ALG "chacha20-poly1305-64k"
 #define CRYPT_PAGES_ALG	 "aes-256-xts+gmac"
 #define CRYPT_CIPHER_IMG "cipher.img"
+#define CRYPT_TAGS_IMG	 "pagetags.img"
 #define CRYPT_MIN_RSA	 2048
 
 /* the stream (crypt-stream.c) */
@@ -79,7 +81,6 @@ extern int crypt_stream_close_write(struct crypt_stream *s);
 extern struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, int fd, const char *name);
 extern ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len);
 extern off_t crypt_stream_size(const struct crypt_stream *s);
-extern int crypt_stream_fd(const struct crypt_stream *s);
 extern void crypt_stream_free(struct crypt_stream *s);
 extern int crypt_stream_write_fd(struct crypt_stream *s, int fd);
 extern int crypt_stream_read_fd(struct crypt_stream *s, int fd);
@@ -110,6 +111,13 @@ extern struct page_reader *crypt_page_reader_new(struct crypt_pages *pages, int 
 						 uint64_t nr);
 extern ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov, int nr, off_t off);
 extern void crypt_page_reader_free(struct page_reader *pr);
+struct crypt_tagset;
+extern int crypt_tags_record(struct crypt_stream *cs, const char *name, const uint8_t *salt, const uint8_t *tags,
+			     uint32_t nr);
+extern struct crypt_tagset *crypt_tags_load(struct crypt_stream *cs);
+extern bool crypt_tags_find(const struct crypt_tagset *ts, const char *name, const uint8_t **salt,
+			    const uint8_t **tags, uint64_t *nr);
+extern void crypt_tags_free(struct crypt_tagset *ts);
 
 /* crypt-image.c */
 struct cr_img;

@@ -22,7 +22,7 @@ WRAP, STREAM, PAGES = "rsa-oaep-sha256", "chacha20-poly1305-64k", "aes-256-xts+g
 MAGIC = b"CRIUSEAL"
 NONCE, TAG, CHUNK, PAGE = 16, 16, 64 << 10, 4096
 HDR = len(MAGIC) + NONCE
-CIPHER_IMG, MANIFEST = "cipher.img", "manifest.img"
+CIPHER_IMG, MANIFEST, TAGS_IMG = "cipher.img", "manifest.img", "pagetags.img"
 DEFAULT_KEY = "/etc/pki/criu/private/key.pem"
 
 
@@ -81,6 +81,7 @@ class Checkpoint:
         if not hmac.compare_digest(m.digest(), ce.mac):
             raise CryptError("%s: authentication failed (tampered)" % path)
         self.manifest = self.open_stream(MANIFEST).decode().split("\n")[:-1]
+        self._tags = None
 
     @staticmethod
     def _read_cipher_img(path):
@@ -130,16 +131,36 @@ class Checkpoint:
                                  "(tampered, truncated or not of this checkpoint)" % (name, i))
         return b"".join(out)
 
+    def page_tags(self):
+        """{page image name: (salt, tags)} from the records of pagetags.img."""
+        if self._tags is None:
+            data, off, tags = self.open_stream(TAGS_IMG), 0, {}
+            while off < len(data):
+                n = data[off]
+                end = off + 1 + n + NONCE + 4
+                if not n or end > len(data):
+                    raise CryptError("%s: malformed at byte %d of its plaintext" % (TAGS_IMG, off))
+                name = data[off + 1:off + 1 + n].decode(errors="replace")
+                salt = data[off + 1 + n:end - 4]
+                k = struct.unpack(">I", data[end - 4:end])[0]
+                have = tags.setdefault(name, (salt, []))
+                if have[0] != salt or end + k * TAG > len(data):
+                    raise CryptError("%s: malformed at byte %d of its plaintext" % (TAGS_IMG, off))
+                have[1].append(data[end:end + k * TAG])
+                off = end + k * TAG
+            self._tags = {name: (salt, b"".join(t)) for name, (salt, t) in tags.items()}
+        return self._tags
+
     def open_pages(self, name):
         """The plaintext of a page image, every page authenticated."""
-        tags_name = "pagetags-" + name[len("pages-"):]
-        tags = self.open_stream(tags_name)
-        salt, tags = tags[:NONCE], tags[NONCE:]
+        if name not in self.page_tags():
+            raise CryptError("%s: no tags for it in %s" % (name, TAGS_IMG))
+        salt, tags = self.page_tags()[name]
         with open(os.path.join(self.dir, name), "rb") as f:
             data = f.read()
         if len(data) != len(tags) // TAG * PAGE:
             raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
-                             (name, len(data), tags_name, len(tags) // TAG))
+                             (name, len(data), TAGS_IMG, len(tags) // TAG))
         kx = self.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
         gmac = AESGCM(self.derive("criu-encrypt v1 pages tag", salt + name.encode()))
         out = bytearray(len(data))
@@ -190,7 +211,7 @@ def decrypt_dir(src, dst, key_path=None):
     try:
         for name in names:
             path = os.path.join(src, name)
-            if name in (CIPHER_IMG, MANIFEST) or name.startswith("pagetags-") or \
+            if name in (CIPHER_IMG, MANIFEST, TAGS_IMG) or \
                     not os.path.isfile(path):
                 continue
             if name.startswith("pages-") and name in cp.manifest:
