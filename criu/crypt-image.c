@@ -668,11 +668,40 @@ int crypt_file_raw_fd(struct crypt_file *cf)
 	}
 	if (cf->writing)
 		return cf->raw_fd;
-	if (crypt_stream_read_fd(cf->cs, cf->raw_fd) || lseek(cf->raw_fd, 0, SEEK_SET)) {
+	if (crypt_stream_read_to(cf->cs, cf->raw_fd, -1) || lseek(cf->raw_fd, 0, SEEK_SET)) {
 		close_safe(&cf->raw_fd);
 		return -1;
 	}
 	return cf->raw_fd;
+}
+
+/*
+ * Ghost file chunks straight between the file and the sealed image, at
+ * its place in the stream, instead of through the memfd: 1 when the image
+ * is not sealed or a raw user has its memfd, and the caller copies.
+ */
+int crypt_image_copy_in(struct cr_img *img, int fd, off_t off, size_t len)
+{
+	struct crypt_file *cf = img->_x.cf;
+
+	if (!cf || cf->pages || cf->raw_fd >= 0 || !cf->writing)
+		return 1;
+	pr_debug("%zu bytes at %lld of a file straight into a sealed image\n", len, (long long)off);
+	return crypt_stream_write_from(cf->cs, fd, off, len);
+}
+
+int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, size_t len)
+{
+	struct crypt_file *cf = img->_x.cf;
+
+	if (!cf || cf->pages || cf->raw_fd >= 0 || cf->writing)
+		return 1;
+	pr_debug("%zu bytes at %lld of a file straight from a sealed image\n", len, (long long)off);
+	if (lseek(fd, off, SEEK_SET) < 0) {
+		pr_perror("Can't seek a file to %lld", (long long)off);
+		return -1;
+	}
+	return crypt_stream_read_to(cf->cs, fd, len);
 }
 
 /* The size of the plaintext, without reading it */

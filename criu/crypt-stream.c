@@ -618,31 +618,26 @@ static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
 	return 0;
 }
 
-/* Seal all of fd (the memfd of a raw user) as the rest of the image. */
-int crypt_stream_write_fd(struct crypt_stream *s, int fd)
+/* Seal len bytes of fd, from off, as the next plaintext of the image. */
+int crypt_stream_write_from(struct crypt_stream *s, int fd, off_t off, off_t len)
 {
-	struct stat st;
-	off_t off = 0;
+	off_t end = off + len;
 	size_t n;
 
-	if (fstat(fd, &st)) {
-		pr_perror("%s: can't stat its memfd", s->name);
-		return -1;
-	}
-	while (off < st.st_size) {
+	while (off < end) {
 		/* as in crypt_stream_write(): a full chunk is sealed once more data follows */
 		if (s->len == CRYPT_CHUNK && seal_chunk(s, s->buf, s->len, false))
 			return -1;
 		/* whole chunks in bulk, never the last one */
-		if (!s->len && st.st_size - off > BULK_MIN * CRYPT_CHUNK) {
-			n = (st.st_size - off - 1) / CRYPT_CHUNK;
+		if (!s->len && end - off > BULK_MIN * CRYPT_CHUNK) {
+			n = (end - off - 1) / CRYPT_CHUNK;
 			if (bulk(s, fd, off, n))
 				return -1;
 			off += n * (off_t)CRYPT_CHUNK;
 			continue;
 		}
 		/* the rest, and the chunk begun through bfd, straight into s->buf */
-		n = min_t(off_t, st.st_size - off, CRYPT_CHUNK - s->len);
+		n = min_t(off_t, end - off, CRYPT_CHUNK - s->len);
 		if (buf_reserve(s, s->len + n) || read_exact(fd, s->buf + s->len, n, off, s->name))
 			return -1;
 		s->len += n;
@@ -653,21 +648,58 @@ int crypt_stream_write_fd(struct crypt_stream *s, int fd)
 	return 0;
 }
 
-/* Open the rest of the image into fd (the memfd for a raw user). */
-int crypt_stream_read_fd(struct crypt_stream *s, int fd)
+/* Seal all of fd (the memfd of a raw user) as the rest of the image. */
+int crypt_stream_write_fd(struct crypt_stream *s, int fd)
 {
-	/* what bfd left of the chunk it read */
-	if (s->pos < s->len) {
-		if (write_all(fd, s->buf + s->pos, s->len - s->pos, s->name))
-			return -1;
-		s->pos = s->len;
+	struct stat st;
+
+	if (fstat(fd, &st)) {
+		pr_perror("%s: can't stat its memfd", s->name);
+		return -1;
 	}
-	if (!s->done && s->nr_chunks - s->chunk >= BULK_MIN)
-		return bulk(s, fd, 0, s->nr_chunks - s->chunk);
-	while (!s->done) {
-		if (read_chunk(s, s->chunk) || write_all(fd, s->buf, s->len, s->name))
+	return crypt_stream_write_from(s, fd, 0, st.st_size);
+}
+
+/*
+ * Open the next len bytes of the image into fd, at its offset, or all
+ * that is left when len < 0; no byte of a chunk is written before the
+ * chunk is authenticated.
+ */
+int crypt_stream_read_to(struct crypt_stream *s, int fd, off_t len)
+{
+	bool all = len < 0;
+	uint64_t n;
+
+	while (all || len) {
+		if (s->pos == s->len) {
+			if (s->done) {
+				if (all)
+					return 0;
+				pr_err("%s: %lld bytes short\n", s->name, (long long)len);
+				return -1;
+			}
+			/* whole chunks in bulk; for a part of the image, never the last one */
+			n = s->nr_chunks - s->chunk;
+			if (!all)
+				n = min_t(uint64_t, len / CRYPT_CHUNK, n - 1);
+			if (n >= BULK_MIN) {
+				if (bulk(s, fd, 0, n))
+					return -1;
+				if (!all)
+					len -= n * CRYPT_CHUNK;
+				continue;
+			}
+			if (read_chunk(s, s->chunk))
+				return -1;
+		}
+		n = s->len - s->pos;
+		if (!all && n > len)
+			n = len;
+		if (write_all(fd, s->buf + s->pos, n, s->name))
 			return -1;
-		s->pos = s->len;
+		s->pos += n;
+		if (!all)
+			len -= n;
 	}
 	return 0;
 }

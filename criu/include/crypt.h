@@ -82,8 +82,9 @@ extern struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, 
 extern ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len);
 extern off_t crypt_stream_size(const struct crypt_stream *s);
 extern void crypt_stream_free(struct crypt_stream *s);
+extern int crypt_stream_write_from(struct crypt_stream *s, int fd, off_t off, off_t len);
 extern int crypt_stream_write_fd(struct crypt_stream *s, int fd);
-extern int crypt_stream_read_fd(struct crypt_stream *s, int fd);
+extern int crypt_stream_read_to(struct crypt_stream *s, int fd, off_t len);
 
 /* crypt-page.c */
 #define CRYPT_PAGE_SIZE	     4096
@@ -131,5 +132,7 @@ extern bool crypt_image_pages(struct cr_img *img);
 extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);
 extern ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off);
 extern ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, off_t off);
+extern int crypt_image_copy_in(struct cr_img *img, int fd, off_t off, size_t len);
+extern int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
 
 #endif /* __CR_CRYPT_H__ */
