@@ -424,13 +424,22 @@ struct image_tags {
 	char *name;
 	uint8_t salt[CRYPT_NONCE_LEN];
 	uint8_t *tags;
-	uint64_t nr, max;
-	bool seen; /* a record of it, and its salt */
+	uint64_t nr;
 };
 
+/* Restore: the page images of a checkpoint, sorted by name */
 struct crypt_tagset {
 	struct image_tags *img;
-	size_t nr, max;
+	size_t nr;
+};
+
+/* A record, as found in the plaintext */
+struct tag_record {
+	const uint8_t *name; /* L bytes */
+	const uint8_t *salt;
+	const uint8_t *tags;
+	size_t len, at; /* L; its place in the plaintext */
+	uint32_t k;
 };
 
 void crypt_tags_free(struct crypt_tagset *ts)
@@ -447,112 +456,144 @@ void crypt_tags_free(struct crypt_tagset *ts)
 	xfree(ts);
 }
 
-static struct image_tags *tags_of(struct crypt_tagset *ts, const char *name, size_t len)
+static int cmp_record_names(const struct tag_record *a, const struct tag_record *b)
 {
-	struct image_tags *t;
+	int c = memcmp(a->name, b->name, min(a->len, b->len));
+
+	return c ?: (a->len > b->len) - (a->len < b->len);
+}
+
+/* by name, and in file order within a name */
+static int cmp_records(const void *x, const void *y)
+{
+	const struct tag_record *a = x, *b = y;
+
+	return cmp_record_names(a, b) ?: (a->at > b->at) - (a->at < b->at);
+}
+
+/* The records of p[0..size) in r[] (*nr): -1, the offset of a malformed one, or -2 out of memory */
+static off_t split_records(const uint8_t *p, off_t size, struct tag_record **r, size_t *nr)
+{
+	size_t max = 0, hdr;
+	struct tag_record *n;
+	off_t off = 0;
+	uint32_t be;
+
+	*r = NULL;
+	*nr = 0;
+	while (off < size) {
+		if (!p[off] || size - off < 1 + p[off] + CRYPT_NONCE_LEN + 4)
+			return off;
+		if (*nr == max) {
+			n = xrealloc(*r, (max * 2 + 64) * sizeof(*n));
+			if (!n)
+				return -2;
+			*r = n;
+			max = max * 2 + 64;
+		}
+		n = &(*r)[(*nr)++];
+		n->len = p[off];
+		n->name = p + off + 1;
+		n->salt = n->name + n->len;
+		hdr = 1 + n->len + CRYPT_NONCE_LEN + 4;
+		memcpy(&be, n->salt + CRYPT_NONCE_LEN, 4);
+		n->k = be32toh(be);
+		n->tags = p + off + hdr;
+		n->at = off;
+		if (memchr(n->name, '\0', n->len) || n->k > (size - off - hdr) / CRYPT_TAG_LEN)
+			return off;
+		off += hdr + (size_t)n->k * CRYPT_TAG_LEN;
+	}
+	return -1;
+}
+
+/*
+ * The records r[0..nr) of one name, in order, as one image: 0, -1 when
+ * out of memory, or the offset of a record with another salt.
+ */
+static off_t merge_records(struct image_tags *t, const struct tag_record *r, size_t nr)
+{
+	uint64_t total = 0;
 	size_t i;
 
-	for (i = 0; i < ts->nr; i++)
-		if (strlen(ts->img[i].name) == len && !memcmp(ts->img[i].name, name, len))
-			return &ts->img[i];
-	if (ts->nr == ts->max) {
-		t = xrealloc(ts->img, (ts->max * 2 + 16) * sizeof(*t));
-		if (!t)
-			return NULL;
-		ts->img = t;
-		ts->max = ts->max * 2 + 16;
+	for (i = 0; i < nr; i++) {
+		if (memcmp(r[i].salt, r[0].salt, CRYPT_NONCE_LEN))
+			return r[i].at;
+		total += r[i].k;
 	}
-	t = &ts->img[ts->nr];
-	memset(t, 0, sizeof(*t));
-	t->name = xmalloc(len + 1);
-	if (!t->name)
-		return NULL;
-	memcpy(t->name, name, len);
-	t->name[len] = '\0';
-	ts->nr++;
-	return t;
+	t->name = xmalloc(r[0].len + 1);
+	t->tags = xmalloc(total * CRYPT_TAG_LEN ?: 1);
+	if (!t->name || !t->tags)
+		return -1;
+	memcpy(t->name, r[0].name, r[0].len);
+	t->name[r[0].len] = '\0';
+	memcpy(t->salt, r[0].salt, CRYPT_NONCE_LEN);
+	for (i = 0; i < nr; i++) {
+		memcpy(t->tags + t->nr * CRYPT_TAG_LEN, r[i].tags, (size_t)r[i].k * CRYPT_TAG_LEN);
+		t->nr += r[i].k;
+	}
+	return 0;
 }
 
-/* One record of p[0..left), its length in *used; false when malformed. */
-static bool parse_record(struct crypt_tagset *ts, const uint8_t *p, size_t left, size_t *used)
-{
-	size_t l, hdr;
-	struct image_tags *t;
-	uint64_t k, max;
-	uint32_t be;
-	uint8_t *tags;
-
-	if (left < 1 || !p[0] || left < 1 + p[0] + CRYPT_NONCE_LEN + 4)
-		return false;
-	l = p[0];
-	hdr = 1 + l + CRYPT_NONCE_LEN + 4;
-	memcpy(&be, p + hdr - 4, 4);
-	k = be32toh(be);
-	if (k > (left - hdr) / CRYPT_TAG_LEN)
-		return false;
-	t = tags_of(ts, (const char *)p + 1, l);
-	if (!t)
-		return false;
-	/* all records of an image carry its salt */
-	if (t->seen && memcmp(t->salt, p + 1 + l, CRYPT_NONCE_LEN))
-		return false;
-	memcpy(t->salt, p + 1 + l, CRYPT_NONCE_LEN);
-	t->seen = true;
-	if (t->nr + k > t->max) {
-		max = max_t(uint64_t, t->nr + k, t->max * 2);
-		tags = xrealloc(t->tags, max * CRYPT_TAG_LEN);
-		if (!tags)
-			return false;
-		t->tags = tags;
-		t->max = max;
-	}
-	if (k)
-		memcpy(t->tags + t->nr * CRYPT_TAG_LEN, p + hdr, k * CRYPT_TAG_LEN);
-	t->nr += k;
-	*used = hdr + k * CRYPT_TAG_LEN;
-	return true;
-}
-
-/* Restore: every record of pagetags.img, read whole (cs) */
+/* Restore: every record of pagetags.img (cs), read whole, gathered by image */
 struct crypt_tagset *crypt_tags_load(struct crypt_stream *cs)
 {
 	struct crypt_tagset *ts = xzalloc(sizeof(*ts));
-	off_t size = crypt_stream_size(cs), off = 0;
+	off_t size = crypt_stream_size(cs), bad;
+	struct tag_record *r = NULL;
 	uint8_t *buf = NULL;
-	size_t used;
+	size_t nr, i, j;
 
 	if (!ts)
 		return NULL;
 	buf = xmalloc(size ?: 1);
 	if (!buf || crypt_stream_read(cs, buf, size) != size)
 		goto err;
-	while (off < size) {
-		if (!parse_record(ts, buf + off, size - off, &used)) {
-			pr_err("%s: malformed at byte %lld of its plaintext\n", CRYPT_TAGS_IMG, (long long)off);
+	bad = split_records(buf, size, &r, &nr);
+	if (bad == -2)
+		goto err;
+	if (bad >= 0)
+		goto malformed;
+	qsort(r, nr, sizeof(*r), cmp_records);
+	ts->img = xzalloc((nr ?: 1) * sizeof(*ts->img));
+	if (!ts->img)
+		goto err;
+	for (i = 0; i < nr; i = j) {
+		for (j = i + 1; j < nr && !cmp_record_names(&r[i], &r[j]); j++)
+			;
+		bad = merge_records(&ts->img[ts->nr++], r + i, j - i);
+		if (bad < 0)
 			goto err;
-		}
-		off += used;
+		if (bad > 0)
+			goto malformed;
 	}
+	xfree(r);
 	xfree(buf);
 	return ts;
+malformed:
+	pr_err("%s: malformed at byte %lld of its plaintext\n", CRYPT_TAGS_IMG, (long long)bad);
 err:
+	xfree(r);
 	xfree(buf);
 	crypt_tags_free(ts);
 	return NULL;
+}
+
+static int cmp_image_names(const void *key, const void *t)
+{
+	return strcmp(key, ((const struct image_tags *)t)->name);
 }
 
 /* The salt and the nr tags of the page image name; false when it has none */
 bool crypt_tags_find(const struct crypt_tagset *ts, const char *name, const uint8_t **salt, const uint8_t **tags,
 		     uint64_t *nr)
 {
-	size_t i;
+	const struct image_tags *t = bsearch(name, ts->img, ts->nr, sizeof(*t), cmp_image_names);
 
-	for (i = 0; i < ts->nr; i++)
-		if (!strcmp(ts->img[i].name, name)) {
-			*salt = ts->img[i].salt;
-			*tags = ts->img[i].tags;
-			*nr = ts->img[i].nr;
-			return true;
-		}
-	return false;
+	if (!t)
+		return false;
+	*salt = t->salt;
+	*tags = t->tags;
+	*nr = t->nr;
+	return true;
 }

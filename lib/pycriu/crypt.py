@@ -140,11 +140,11 @@ class Checkpoint:
                 end = off + 1 + n + NONCE + 4
                 if not n or end > len(data):
                     raise CryptError("%s: malformed at byte %d of its plaintext" % (TAGS_IMG, off))
-                name = data[off + 1:off + 1 + n].decode(errors="replace")
+                name = data[off + 1:off + 1 + n]
                 salt = data[off + 1 + n:end - 4]
                 k = struct.unpack(">I", data[end - 4:end])[0]
-                have = tags.setdefault(name, (salt, []))
-                if have[0] != salt or end + k * TAG > len(data):
+                have = tags.setdefault(name.decode(errors="replace"), (salt, []))
+                if b"\0" in name or have[0] != salt or end + k * TAG > len(data):
                     raise CryptError("%s: malformed at byte %d of its plaintext" % (TAGS_IMG, off))
                 have[1].append(data[end:end + k * TAG])
                 off = end + k * TAG

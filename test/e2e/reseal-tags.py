@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-# reseal-tags.py DIR KEY drop|cut: seal pagetags.img of the encrypted
-# checkpoint DIR again with its key (so it authenticates), its records
-# changed: drop every record of the first page image (prints its name), or
-# cut the last record one byte short (prints the offset of that record).
+# reseal-tags.py DIR KEY drop|cut|resalt: seal pagetags.img of the
+# encrypted checkpoint DIR again with its key (so it authenticates), its
+# records changed: drop every record of the first page image (prints its
+# name), cut the last record one byte short (prints the offset of that
+# record), or add a record of no tags for the first page image with
+# another salt (prints its offset).
 # Only the key's holder can do this; criu and crit must still refuse it.
 import os
 import struct
@@ -24,9 +26,13 @@ while off < len(data):
 if how == "drop":
     out = b"".join(r for name, _, r in recs if name != recs[0][0])
     print(recs[0][0])
-else:
+elif how == "cut":
     out = data[:-1]
     print(recs[-1][1])
+else:
+    name = recs[0][0].encode()
+    out = data + bytes([len(name)]) + name + os.urandom(crypt.NONCE) + bytes(4)
+    print(len(data))
 
 nonce = os.urandom(crypt.NONCE)
 aead = ChaCha20Poly1305(cp.derive("criu-encrypt v1 stream", nonce + crypt.TAGS_IMG.encode()))
