@@ -12,8 +12,9 @@
  * A page image keeps its layout, encrypted page by page (crypt-page.c),
  * so that offsets, holes punched by dedup and references from child
  * checkpoints stay valid; its tags, and the salt of its keys, go into one
- * sealed stream for the whole checkpoint, pagetags.img.  How pages go
- * through the page cipher, at dump and at restore, is crypt-page-io.c's.
+ * sealed stream for the whole checkpoint, pagetags.img (or, for pages a
+ * helper process dumps, pagetags-<id>.img).  How pages go through the page
+ * cipher, at dump and at restore, is crypt-page-io.c's.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -63,6 +64,8 @@ static LIST_HEAD(crypt_dirs);
 
 /* the images directory of this dump, still open when CRIU closed its own */
 static int dump_dfd = -1;
+/* the criu that writes pagetags.img; a helper process writes its own */
+static pid_t dump_pid;
 
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret);
 
@@ -76,6 +79,7 @@ struct crypt_file {
 	struct crypt_pages *pages;
 	struct page_writer *pw; /* dump */
 	struct page_reader *pr; /* restore */
+	int tags_fd;		/* dump in a helper process: pagetags-<id>.img */
 };
 
 static const char *cert_path(void)
@@ -357,28 +361,54 @@ out:
 	return ret;
 }
 
-/* The tags of every page image of the directory, read once */
-static int load_tags(int dfd, struct crypt_dir *d)
+static int load_tags_image(int dfd, struct crypt_dir *d, struct crypt_tagset **ts, const char *name)
 {
 	struct crypt_stream *cs;
-	int fd;
+	int fd, ret = -1;
+
+	fd = openat(dfd, name, O_RDONLY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			pr_err("%s: missing from the checkpoint (removed)\n", name);
+		else
+			pr_perror("%s: can't open", name);
+		return -1;
+	}
+	cs = crypt_stream_open_read(d->ctx, fd, name);
+	if (cs)
+		ret = crypt_tags_load(ts, cs, name);
+	crypt_stream_free(cs);
+	close(fd);
+	return ret;
+}
+
+/* The tags of every page image of the directory: pagetags.img and those of the manifest's pagetags-<id>.img */
+static int load_tags(int dfd, struct crypt_dir *d)
+{
+	struct crypt_tagset *ts = NULL;
+	char name[NAME_MAX + 1];
+	const char *p, *e;
 
 	if (d->tags)
 		return 0;
-	fd = openat(dfd, CRYPT_TAGS_IMG, O_RDONLY);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			pr_err("%s: missing from the checkpoint (removed)\n", CRYPT_TAGS_IMG);
-		else
-			pr_perror("%s: can't open", CRYPT_TAGS_IMG);
-		return -1;
+	if (load_tags_image(dfd, d, &ts, CRYPT_TAGS_IMG))
+		goto err;
+	for (p = strstr(d->manifest, "\npagetags-"); p; p = strstr(e, "\npagetags-")) {
+		e = strchr(p + 1, '\n');
+		if (!e)
+			break;
+		if (e - p - 1 > NAME_MAX)
+			continue;
+		memcpy(name, p + 1, e - p - 1);
+		name[e - p - 1] = '\0';
+		if (load_tags_image(dfd, d, &ts, name))
+			goto err;
 	}
-	cs = crypt_stream_open_read(d->ctx, fd, CRYPT_TAGS_IMG);
-	if (cs)
-		d->tags = crypt_tags_load(cs);
-	crypt_stream_free(cs);
-	close(fd);
-	return d->tags ? 0 : -1;
+	d->tags = ts;
+	return 0;
+err:
+	crypt_tags_free(ts);
+	return -1;
 }
 
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
@@ -445,6 +475,7 @@ int crypt_dump_init(void)
 		return -1;
 	}
 	forget_sealed();
+	dump_pid = getpid();
 	dump_dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
 	if (dump_dfd < 0) {
 		pr_perror("Can't dup the images directory");
@@ -501,7 +532,27 @@ static void crypt_file_free(struct crypt_file *cf)
 	crypt_page_reader_free(cf->pr);
 	crypt_stream_free(cf->cs);
 	crypt_pages_free(cf->pages);
+	close_safe(&cf->tags_fd);
 	xfree(cf);
+}
+
+/* Dump in a helper process: the tags of the page image path in pagetags-<id>.img */
+static struct crypt_stream *own_tags_writer(struct crypt_file *cf, struct crypt_dir *d, int dfd, const char *path)
+{
+	char name[NAME_MAX + 1];
+
+	if (strncmp(path, "pages-", 6) || snprintf(name, sizeof(name), "pagetags-%s", path + 6) >= sizeof(name)) {
+		pr_err("%s: not a page image name\n", path);
+		return NULL;
+	}
+	cf->tags_fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC, CR_FD_PERM);
+	if (cf->tags_fd < 0) {
+		pr_perror("%s: can't open", name);
+		return NULL;
+	}
+	/* the manifest finds it by its magic */
+	cf->cs = crypt_stream_open_write(d->ctx, cf->tags_fd, name);
+	return cf->cs;
 }
 
 /*
@@ -517,7 +568,11 @@ static int open_pages(struct crypt_file *cf, struct crypt_dir *d, int dfd, const
 	struct stat st;
 
 	if (cf->writing) {
-		out = tags_writer(dfd, d);
+		/* the IPC namespace's pages are dumped by a helper process */
+		if (getpid() == dump_pid)
+			out = tags_writer(dfd, d);
+		else
+			out = own_tags_writer(cf, d, dfd, path);
 		if (!out)
 			return -1;
 		randombytes_buf(new_salt, sizeof(new_salt));
@@ -604,6 +659,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	if (!cf)
 		return -1;
 	cf->raw_fd = -1;
+	cf->tags_fd = -1;
 	cf->fd = img->_x.fd;
 	/* page images are opened O_RDWR at restore for --auto-dedup */
 	cf->writing = (flags & O_ACCMODE) == O_WRONLY;

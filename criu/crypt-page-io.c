@@ -535,48 +535,65 @@ static off_t merge_records(struct image_tags *t, const struct tag_record *r, siz
 	return 0;
 }
 
-/* Restore: every record of pagetags.img (cs), read whole, gathered by image */
-struct crypt_tagset *crypt_tags_load(struct crypt_stream *cs)
+static int cmp_images(const void *a, const void *b)
 {
-	struct crypt_tagset *ts = xzalloc(sizeof(*ts));
+	return strcmp(((const struct image_tags *)a)->name, ((const struct image_tags *)b)->name);
+}
+
+/*
+ * Restore: the records of the tags image name (cs), read whole, gathered
+ * by page image, added to *ts (a new set when NULL); the caller frees *ts.
+ */
+int crypt_tags_load(struct crypt_tagset **ts, struct crypt_stream *cs, const char *name)
+{
 	off_t size = crypt_stream_size(cs), bad;
 	struct tag_record *r = NULL;
+	struct image_tags *img;
 	uint8_t *buf = NULL;
-	size_t nr, i, j;
+	size_t nr, i, j, n;
+	int ret = -1;
 
-	if (!ts)
-		return NULL;
+	if (!*ts && !(*ts = xzalloc(sizeof(**ts))))
+		return -1;
 	buf = xmalloc(size ?: 1);
 	if (!buf || crypt_stream_read(cs, buf, size) != size)
-		goto err;
+		goto out;
 	bad = split_records(buf, size, &r, &nr);
 	if (bad == -2)
-		goto err;
+		goto out;
 	if (bad >= 0)
 		goto malformed;
 	qsort(r, nr, sizeof(*r), cmp_records);
-	ts->img = xzalloc((nr ?: 1) * sizeof(*ts->img));
-	if (!ts->img)
-		goto err;
+	img = xrealloc((*ts)->img, ((*ts)->nr + nr + 1) * sizeof(*img));
+	if (!img)
+		goto out;
+	(*ts)->img = img;
 	for (i = 0; i < nr; i = j) {
 		for (j = i + 1; j < nr && !cmp_record_names(&r[i], &r[j]); j++)
 			;
-		bad = merge_records(&ts->img[ts->nr++], r + i, j - i);
+		memset(&img[(*ts)->nr], 0, sizeof(*img));
+		bad = merge_records(&img[(*ts)->nr++], r + i, j - i);
 		if (bad < 0)
-			goto err;
+			goto out;
 		if (bad > 0)
 			goto malformed;
 	}
-	xfree(r);
-	xfree(buf);
-	return ts;
+	/* all the records of a page image are in one tags image */
+	n = (*ts)->nr;
+	qsort(img, n, sizeof(*img), cmp_images);
+	for (i = 1; i < n; i++)
+		if (!strcmp(img[i - 1].name, img[i].name)) {
+			pr_err("%s: tags of %s, which another tags image has\n", name, img[i].name);
+			goto out;
+		}
+	ret = 0;
+	goto out;
 malformed:
-	pr_err("%s: malformed at byte %lld of its plaintext\n", CRYPT_TAGS_IMG, (long long)bad);
-err:
+	pr_err("%s: malformed at byte %lld of its plaintext\n", name, (long long)bad);
+out:
 	xfree(r);
 	xfree(buf);
-	crypt_tags_free(ts);
-	return NULL;
+	return ret;
 }
 
 static int cmp_image_names(const void *key, const void *t)

@@ -115,7 +115,7 @@ extern void crypt_page_reader_free(struct page_reader *pr);
 struct crypt_tagset;
 extern int crypt_tags_record(struct crypt_stream *cs, const char *name, const uint8_t *salt, const uint8_t *tags,
 			     uint32_t nr);
-extern struct crypt_tagset *crypt_tags_load(struct crypt_stream *cs);
+extern int crypt_tags_load(struct crypt_tagset **ts, struct crypt_stream *cs, const char *name);
 extern bool crypt_tags_find(const struct crypt_tagset *ts, const char *name, const uint8_t **salt,
 			    const uint8_t **tags, uint64_t *nr);
 extern void crypt_tags_free(struct crypt_tagset *ts);

@@ -132,24 +132,34 @@ class Checkpoint:
         return b"".join(out)
 
     def page_tags(self):
-        """{page image name: (salt, tags)} from the records of pagetags.img."""
+        """{page image name: (salt, tags)} from the records of pagetags.img
+        and of the manifest's pagetags-<id>.img."""
         if self._tags is None:
-            data, off, tags = self.open_stream(TAGS_IMG), 0, {}
-            while off < len(data):
-                n = data[off]
-                end = off + 1 + n + NONCE + 4
-                if not n or end > len(data):
-                    raise CryptError("%s: malformed at byte %d of its plaintext" % (TAGS_IMG, off))
-                name = data[off + 1:off + 1 + n]
-                salt = data[off + 1 + n:end - 4]
-                k = struct.unpack(">I", data[end - 4:end])[0]
-                have = tags.setdefault(name.decode(errors="replace"), (salt, []))
-                if b"\0" in name or have[0] != salt or end + k * TAG > len(data):
-                    raise CryptError("%s: malformed at byte %d of its plaintext" % (TAGS_IMG, off))
-                have[1].append(data[end:end + k * TAG])
-                off = end + k * TAG
-            self._tags = {name: (salt, b"".join(t)) for name, (salt, t) in tags.items()}
+            self._tags = {}
+            for name in [TAGS_IMG] + [n for n in self.manifest if n.startswith("pagetags-")]:
+                for img, st in self._read_tags(name).items():
+                    if img in self._tags:
+                        raise CryptError("%s: tags of %s, which another tags image has" % (name, img))
+                    self._tags[img] = st
         return self._tags
+
+    def _read_tags(self, tags_img):
+        """The records of one tags image, gathered by page image."""
+        data, off, tags = self.open_stream(tags_img), 0, {}
+        while off < len(data):
+            n = data[off]
+            end = off + 1 + n + NONCE + 4
+            if not n or end > len(data):
+                raise CryptError("%s: malformed at byte %d of its plaintext" % (tags_img, off))
+            name = data[off + 1:off + 1 + n]
+            salt = data[off + 1 + n:end - 4]
+            k = struct.unpack(">I", data[end - 4:end])[0]
+            have = tags.setdefault(name.decode(errors="replace"), (salt, []))
+            if b"\0" in name or have[0] != salt or end + k * TAG > len(data):
+                raise CryptError("%s: malformed at byte %d of its plaintext" % (tags_img, off))
+            have[1].append(data[end:end + k * TAG])
+            off = end + k * TAG
+        return {name: (salt, b"".join(t)) for name, (salt, t) in tags.items()}
 
     def open_pages(self, name):
         """The plaintext of a page image, every page authenticated."""
@@ -173,6 +183,11 @@ class Checkpoint:
             d = Cipher(algorithms.AES(kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
             out[j * PAGE:(j + 1) * PAGE] = d.update(c) + d.finalize()
         return bytes(out)
+
+
+def is_tags_image(name):
+    """pagetags.img, or the pagetags-<id>.img of pages a helper process dumped."""
+    return name == TAGS_IMG or name.startswith("pagetags-")
 
 
 def is_encrypted(dirpath):
@@ -211,7 +226,7 @@ def decrypt_dir(src, dst, key_path=None):
     try:
         for name in names:
             path = os.path.join(src, name)
-            if name in (CIPHER_IMG, MANIFEST, TAGS_IMG) or \
+            if name in (CIPHER_IMG, MANIFEST) or is_tags_image(name) or \
                     not os.path.isfile(path):
                 continue
             if name.startswith("pages-") and name in cp.manifest:

@@ -52,7 +52,7 @@ def main():
             magic = struct.unpack("<I", data[:4])[0] if len(data) >= 4 else 0
             # pages are raw whatever their first bytes; other raw images
             # (netlink dumps, archives) have no image magic
-            if not (name.startswith("pages-") or name == crypt.TAGS_IMG) and magic in known:
+            if not (name.startswith("pages-") or crypt.is_tags_image(name)) and magic in known:
                 crit_out(crit.decode, {"in": path, "out": os.devnull, "pretty": True,
                                        "nopl": False, "tls_key": key})
                 decoded += 1
