@@ -86,6 +86,41 @@ show_log_errors() {
 	grep -E 'Error|Warn' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE' | tail -n 5 | sed 's/^/    # /'
 }
 
+# check_restored NAME DIR KEY RESULT: restore DIR with KEY, send the
+# restored task SIGUSR1 (it checks itself and writes "ok" to RESULT), pass
+# when it does; the task is killed after.
+check_restored() {
+	local name=$1 dir=$2 key=$3 result=$4 rpid
+	if ! criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$key" --pidfile "$dir/restored.pid"; then
+		not_ok "$name: restore"
+		show_log_errors "$dir/restore.log"
+		return
+	fi
+	rpid=$(cat "$dir/restored.pid")
+	track_pid "$rpid"
+	rm -f "$result"
+	kill -USR1 "$rpid"
+	wait_for "test -s '$result'" 20
+	check "$name ($(cat "$result" 2>/dev/null))" grep -qx ok "$result"
+	kill -9 "$rpid"
+	wait_for "! kill -0 $rpid 2>/dev/null" 10
+}
+
+# check_refused NAME DIR KEY PATTERN COUNT: restoring DIR with KEY fails
+# with an error matching PATTERN, and the command COUNT (the number of the
+# workload's processes) says the same after as before.
+check_refused() {
+	local name=$1 dir=$2 key=$3 pattern=$4 count=$5 before
+	before=$($count)
+	if criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$key" --pidfile "$dir/restored.pid"; then
+		track_pid "$(cat "$dir/restored.pid")"
+		not_ok "$name: restored"
+		return
+	fi
+	check "$name: refused ($(grep -m1 -oE "$pattern" "$dir/restore.log"))" grep -qE "$pattern" "$dir/restore.log"
+	check "$name: no restored process is left" test "$($count)" = "$before" -a ! -e "$dir/restored.pid"
+}
+
 # Invert every bit of the byte at offset $2 of file $1 (a real change,
 # whatever the byte was).
 flip_byte() {

@@ -35,35 +35,13 @@ check "raw: so is pipes-data.img ($(stat -c %s "$tmp/enc/pipes-data.img") bytes)
 
 cp -a "$tmp/enc" "$tmp/flip"
 cp -a "$tmp/enc" "$tmp/cut"
-if criu_t restore -D "$tmp/enc" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$tmp/pid"; then
-	rpid=$(cat "$tmp/pid")
-	track_pid "$rpid"
-	rm -f "$tmp/result"
-	kill -USR1 "$rpid"
-	wait_for 'test -s "$tmp/result"' 20
-	check "raw: the restored copy reads its whole file and both pipes intact ($(cat "$tmp/result" 2>/dev/null))" \
-		grep -qx ok "$tmp/result"
-	kill -9 "$rpid"
-	wait_for '! kill -0 '"$rpid"' 2>/dev/null' 10
-else
-	not_ok "raw: restore"
-	show_log_errors "$tmp/enc/restore.log"
-fi
+check_restored "raw: the restored copy reads its whole file and both pipes intact" \
+	"$tmp/enc" "$pki/key.pem" "$tmp/result"
 
-# refused(): restore of $1 fails with a message matching $2, and leaves no process
-refused() {
-	local dir=$1 pattern=$2 what=$3 before
-	before=$(instances)
-	if criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$tmp/pid.$what"; then
-		track_pid "$(cat "$tmp/pid.$what")"
-		not_ok "raw: $what: restored"
-		return
-	fi
-	check "raw: $what: refused ($(grep -m1 -oE "$pattern" "$dir/restore.log"))" grep -qE "$pattern" "$dir/restore.log"
-	check "raw: $what: no restored process is left" test "$(instances)" = "$before" -a ! -e "$tmp/pid.$what"
-}
 name=$(basename "$ghost")
 flip_byte "$tmp/flip/$name" $((5 << 20))
-refused "$tmp/flip" "$name: authentication failed at chunk [0-9]+" "a byte flipped 5 MiB into $name"
+check_refused "raw: a byte flipped 5 MiB into $name" "$tmp/flip" "$pki/key.pem" \
+	"$name: authentication failed at chunk [0-9]+" instances
 truncate -s -100 "$tmp/cut/$name"
-refused "$tmp/cut" "$name: (authentication failed at chunk [0-9]+|truncated)" "$name cut short by 100 bytes"
+check_refused "raw: $name cut short by 100 bytes" "$tmp/cut" "$pki/key.pem" \
+	"$name: (authentication failed at chunk [0-9]+|truncated)" instances

@@ -36,35 +36,14 @@ check "shm: crit decrypts it, and the secret is in the plain $pages ($out)" grep
 for how in flip-tags delete-tags flip-pages; do
 	cp -a "$tmp/enc" "$tmp/$how"
 done
-if criu_t restore -D "$tmp/enc" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$tmp/pid"; then
-	rpid=$(cat "$tmp/pid")
-	track_pid "$rpid"
-	kill -USR1 "$rpid"
-	wait_for 'test -s "$tmp/result"' 20
-	check "shm: the restored copy finds its segment intact ($(cat "$tmp/result" 2>/dev/null))" \
-		grep -qx ok "$tmp/result"
-	kill -9 "$rpid"
-	wait_for '! kill -0 '"$rpid"' 2>/dev/null' 10
-else
-	not_ok "shm: restore"
-	show_log_errors "$tmp/enc/restore.log"
-fi
+check_restored "shm: the restored copy finds its segment intact" "$tmp/enc" "$pki/key.pem" "$tmp/result"
 
-refused() { # dir, pattern, what
-	local dir=$1 pattern=$2 what=$3 before
-	before=$(instances)
-	if criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$dir/pid"; then
-		track_pid "$(cat "$dir/pid")"
-		not_ok "shm: $what: restored"
-		return
-	fi
-	check "shm: $what: refused ($(grep -m1 -oE "$pattern" "$dir/restore.log"))" grep -qE "$pattern" "$dir/restore.log"
-	check "shm: $what: no restored process is left" test "$(instances)" = "$before" -a ! -e "$dir/pid"
-}
 flip_byte "$tmp/flip-tags/$tags" 40
-refused "$tmp/flip-tags" "$tags: authentication failed at chunk [0-9]+" "a byte flipped in $tags"
+check_refused "shm: a byte flipped in $tags" "$tmp/flip-tags" "$pki/key.pem" \
+	"$tags: authentication failed at chunk [0-9]+" instances
 rm "$tmp/delete-tags/$tags"
-refused "$tmp/delete-tags" "$tags: missing from the checkpoint" "$tags removed"
+check_refused "shm: $tags removed" "$tmp/delete-tags" "$pki/key.pem" "$tags: missing from the checkpoint" instances
 flip_byte "$tmp/flip-pages/$pages" 5000
-refused "$tmp/flip-pages" "$pages: page 1 fails authentication" "a byte flipped in the segment's page 1"
+check_refused "shm: a byte flipped in the segment's page 1" "$tmp/flip-pages" "$pki/key.pem" \
+	"$pages: page 1 fails authentication" instances
 exit $T_FAILED
