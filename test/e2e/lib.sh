@@ -17,6 +17,10 @@ criu_t() {
 	timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" "$@"
 }
 
+crit_t() {
+	timeout -k 5 120 "$CRIT" "$@"
+}
+
 # Compile a C helper of test/e2e into build/e2e; prints the binary's path.
 e2e_cc() {
 	local src="$E2E_TOP/test/e2e/$1.c" out="$E2E_TOP/build/e2e/$1"

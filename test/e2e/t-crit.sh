@@ -10,7 +10,6 @@ keeper=$(e2e_cc secret-keeper)
 pki="$E2E_TOP/build/pki"
 "$E2E_TOP/test/pki/make-keys.sh" "$pki"
 last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
-crit_t() { timeout -k 5 120 "$CRIT" "$@"; }
 
 secret="crit-$RANDOM$RANDOM$RANDOM"
 echo "$secret" >"$tmp/secret"

@@ -209,7 +209,7 @@ for how in drop cut resalt; do
 	esac
 	try_restore "pagetags.img with its records changed ($how) and sealed again with the key" \
 		"$t" "$want" --tls-key "$pki/key.pem"
-	out=$("$CRIT" decrypt "$t" "$tmp/crit-out" --tls-key "$pki/key.pem" 2>&1)
+	out=$(crit_t decrypt "$t" "$tmp/crit-out" --tls-key "$pki/key.pem" 2>&1)
 	check "encrypt: ... and by crit: $out" grep -q "$want" <<<"$out"
 	rm -rf "$tmp/crit-out"
 done

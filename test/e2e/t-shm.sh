@@ -30,7 +30,7 @@ check "shm: the segment's tags are in a sealed image of their own (${tags:-none}
 	test -n "$tags" -a "$(head -c 8 "$tmp/enc/$tags" 2>/dev/null)" = CRIUSEAL
 check "shm: the secret is in no image" not grep -rqF "$secret" "$tmp/enc"
 pages="pages-${tags#pagetags-}"
-out=$("$CRIT" decrypt "$tmp/enc" "$tmp/plain" --tls-key "$pki/key.pem" 2>&1)
+out=$(crit_t decrypt "$tmp/enc" "$tmp/plain" --tls-key "$pki/key.pem" 2>&1)
 check "shm: crit decrypts it, and the secret is in the plain $pages ($out)" grep -qF "$secret" "$tmp/plain/$pages"
 
 for how in flip-tags delete-tags flip-pages; do
