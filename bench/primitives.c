@@ -90,6 +90,7 @@ static int page_halves(uint8_t *buf, size_t piece, size_t mib)
 int main(int argc, char **argv)
 {
 	size_t piece = 1 << 20, mib = argc > 2 ? atoi(argv[2]) : 1024, i;
+	uint8_t key[CRYPT_KEY_LEN];
 	struct crypt_ctx ctx;
 	struct crypt_stream *s;
 	char path[4096];
@@ -101,7 +102,9 @@ int main(int argc, char **argv)
 		return 2;
 	buf = malloc(piece);
 	randombytes_buf(buf, piece);
-	randombytes_buf(&ctx, sizeof(ctx));
+	randombytes_buf(ctx.id, sizeof(ctx.id));
+	randombytes_buf(key, sizeof(key));
+	crypt_ctx_key(&ctx, key);
 	snprintf(path, sizeof(path), "%s/stream-bench.img", argv[1]);
 
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);

@@ -298,20 +298,28 @@ int crypt_dump_finish(void)
 	return write_manifest(dump_dfd, d->ctx);
 }
 
+/* Whether name is a line of the manifest (which starts with a newline) */
+static bool in_manifest(const char *manifest, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p;
+
+	for (p = strstr(manifest, name); p; p = strstr(p + 1, name))
+		if (p[-1] == '\n' && p[len] == '\n')
+			return true;
+	return false;
+}
+
 /* Called by do_open_image() for an image that is not there */
 int crypt_image_missing(int dfd, int type, const char *path)
 {
-	char entry[PATH_MAX + 2];
 	struct crypt_dir *d;
 
-	if (type == CR_FD_CIPHER || type == CR_FD_STATS)
+	if (type == CR_FD_CIPHER || type == CR_FD_STATS || !*path)
 		return 0;
 	if (dir_lookup(dfd, &d))
 		return -1;
-	if (!d->manifest)
-		return 0;
-	snprintf(entry, sizeof(entry), "\n%s\n", path);
-	if (!strstr(d->manifest, entry))
+	if (!d->manifest || !in_manifest(d->manifest, path))
 		return 0;
 	pr_err("%s: missing from the checkpoint (removed)\n", path);
 	return -1;

@@ -430,16 +430,26 @@ void crypt_derive(const struct crypt_ctx *ctx, const char *label, const void *da
 	size_t label_len = strlen(label);
 	uint8_t info[label_len + 1 + data_len];
 
+	struct hmac_sha256_ctx h = ctx->expand;
+
 	memcpy(info, label, label_len);
 	info[label_len] = 0;
 	if (data_len)
 		memcpy(info + label_len + 1, data, data_len);
-	crypt_hkdf_expand(ctx->prk, info, sizeof(info), out, len);
+	hkdf_expand(&h, (nettle_hash_update_func *)hmac_sha256_update, (nettle_hash_digest_func *)hmac_sha256_digest,
+		    SHA256_DIGEST_SIZE, sizeof(info), info, len, out);
+	crypt_wipe(&h, sizeof(h));
 }
 
-static void set_prk(struct crypt_ctx *ctx, const uint8_t *key)
+/* The keys of ctx, whose id is set, from the checkpoint key */
+void crypt_ctx_key(struct crypt_ctx *ctx, const uint8_t *key)
 {
-	crypt_hkdf_extract(ctx->id, sizeof(ctx->id), key, CRYPT_KEY_LEN, ctx->prk);
+	uint8_t prk[CRYPT_KEY_LEN];
+
+	crypt_hkdf_extract(ctx->id, sizeof(ctx->id), key, CRYPT_KEY_LEN, prk);
+	/* keyed once: a restored task derives its keys without the key set-up */
+	hmac_sha256_set_key(&ctx->expand, sizeof(prk), prk);
+	crypt_wipe(prk, sizeof(prk));
 }
 
 static void mac_field(struct hmac_sha256_ctx *h, const void *data, size_t len)
@@ -498,7 +508,7 @@ struct crypt_ctx *crypt_ctx_new(const char *cert_path, CipherEntry *ce)
 	if (crypt_oaep_encrypt(&pub, key, sizeof(key), ce->wrapped_key.data))
 		goto err;
 	ce->wrapped_key.len = pub.size;
-	set_prk(ctx, key);
+	crypt_ctx_key(ctx, key);
 	crypt_wipe(key, sizeof(key));
 
 	ce->format = CRYPT_FORMAT;
@@ -576,7 +586,7 @@ struct crypt_ctx *crypt_ctx_open(const CipherEntry *ce, const char *key_path, co
 	if (!ctx)
 		goto out;
 	memcpy(ctx->id, ce->id.data, CRYPT_ID_LEN);
-	set_prk(ctx, key);
+	crypt_ctx_key(ctx, key);
 	header_mac(ctx, ce, mac);
 	if (!memeql_sec(mac, ce->mac.data, CRYPT_HASH_LEN)) {
 		pr_err("%s: authentication failed (tampered)\n", img);

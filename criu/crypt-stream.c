@@ -45,16 +45,10 @@ struct crypt_stream {
 	size_t len;	    /* plaintext bytes in buf */
 	size_t pos;	    /* read: bytes of buf already consumed */
 	size_t used;	    /* bytes of buf ever used, to wipe */
-	size_t cap;	    /* bytes of buf */
-	char *name;
 	uint8_t key[CRYPT_KEY_LEN];
 	uint8_t hdr[CRYPT_HDR_LEN]; /* write: goes out with the first chunk */
-	/*
-	 * A chunk and its tag, but only as big as the image needs: most are
-	 * far smaller than a chunk, and every page of it a criu task touches
-	 * costs a fault (or a copy, after a fork).
-	 */
-	uint8_t *buf;
+	uint8_t *buf;		    /* a chunk and its tag */
+	char name[];
 };
 
 static void chunk_iv(uint64_t i, bool last, uint8_t *iv)
@@ -85,22 +79,32 @@ static void stream_key(struct crypt_stream *s, const struct crypt_ctx *ctx, cons
 	crypt_derive(ctx, "criu-encrypt v1 stream", data, sizeof(data), s->key, sizeof(s->key));
 }
 
-static struct crypt_stream *stream_alloc(int fd, const char *name, bool writing, size_t cap)
+/*
+ * The chunk buffers of closed streams, wiped, for the next streams: a
+ * restored task opens a dozen small images, and where each had a buffer
+ * of its own, each touched pages of its own, every one of them a fault (or
+ * a copy, after a fork).  Only criu's main thread opens streams.
+ */
+#define SPARE_BUFS 4
+static uint8_t *spare_bufs[SPARE_BUFS];
+static int nr_spare_bufs;
+
+static struct crypt_stream *stream_alloc(int fd, const char *name, bool writing)
 {
 	struct crypt_stream *s;
 
-	s = xzalloc(sizeof(*s));
+	s = xzalloc(sizeof(*s) + strlen(name) + 1);
 	if (!s)
 		return NULL;
-	s->name = xstrdup(name);
-	s->buf = xmalloc(cap);
-	s->cap = cap;
-	if (!s->name || !s->buf) {
-		xfree(s->name);
-		xfree(s->buf);
+	if (nr_spare_bufs)
+		s->buf = spare_bufs[--nr_spare_bufs];
+	else
+		s->buf = xmalloc(CRYPT_CHUNK + CRYPT_TAG_LEN);
+	if (!s->buf) {
 		xfree(s);
 		return NULL;
 	}
+	strcpy(s->name, name);
 	s->fd = fd;
 	s->writing = writing;
 	return s;
@@ -110,9 +114,11 @@ void crypt_stream_free(struct crypt_stream *s)
 {
 	if (!s)
 		return;
-	xfree(s->name);
 	crypt_wipe(s->buf, s->used);
-	xfree(s->buf);
+	if (nr_spare_bufs < SPARE_BUFS)
+		spare_bufs[nr_spare_bufs++] = s->buf;
+	else
+		xfree(s->buf);
 	crypt_wipe(s, sizeof(*s));
 	xfree(s);
 }
@@ -135,29 +141,11 @@ static int write_all(int fd, const void *buf, size_t len, const char *name)
 	return 0;
 }
 
-/* Make room for len bytes in s->buf: a whole chunk then. */
-static int buf_reserve(struct crypt_stream *s, size_t len)
-{
-	uint8_t *buf;
-
-	if (len <= s->cap)
-		return 0;
-	buf = xmalloc(CRYPT_CHUNK + CRYPT_TAG_LEN);
-	if (!buf)
-		return -1;
-	memcpy(buf, s->buf, s->used);
-	crypt_wipe(s->buf, s->used);
-	xfree(s->buf);
-	s->buf = buf;
-	s->cap = CRYPT_CHUNK + CRYPT_TAG_LEN;
-	return 0;
-}
-
 struct crypt_stream *crypt_stream_open_write(const struct crypt_ctx *ctx, int fd, const char *name)
 {
 	struct crypt_stream *s;
 
-	s = stream_alloc(fd, name, true, 4096);
+	s = stream_alloc(fd, name, true);
 	if (!s)
 		return NULL;
 	memcpy(s->hdr, stream_magic, CRYPT_MAGIC_LEN);
@@ -192,13 +180,8 @@ static int write_out(struct crypt_stream *s, const uint8_t *buf, size_t len)
 /* Seal n bytes of plaintext at src (s->buf itself, or not) into s->buf and write them out. */
 static int seal_chunk(struct crypt_stream *s, const void *src, size_t n, bool last)
 {
-	bool own = src == s->buf;
 	uint8_t iv[CRYPT_IV_LEN];
 
-	if (buf_reserve(s, n + CRYPT_TAG_LEN))
-		return -1;
-	if (own)
-		src = s->buf;
 	chunk_iv(s->chunk, last, iv);
 	crypto_aead_chacha20poly1305_ietf_encrypt_detached(s->buf, s->buf + n, NULL, src, n, NULL, 0, NULL, iv,
 							   s->key);
@@ -228,8 +211,6 @@ int crypt_stream_write(struct crypt_stream *s, const void *buf, size_t len)
 			continue;
 		}
 		n = len < CRYPT_CHUNK - s->len ? len : CRYPT_CHUNK - s->len;
-		if (buf_reserve(s, s->len + n))
-			return -1;
 		memcpy(s->buf + s->len, buf, n);
 		s->len += n;
 		if (s->used < s->len)
@@ -297,8 +278,6 @@ static int read_chunk(struct crypt_stream *s, uint64_t i)
 {
 	size_t clen = chunk_len(s, i);
 
-	if (buf_reserve(s, clen))
-		return -1;
 	if (s->used < clen)
 		s->used = clen;
 	if (read_exact(s->fd, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name))
@@ -325,7 +304,7 @@ struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, int fd,
 		return NULL;
 	}
 	payload = st.st_size - CRYPT_HDR_LEN;
-	s = stream_alloc(fd, name, false, payload <= 0 ? 1 : min_t(size_t, payload, CRYPT_CHUNK + CRYPT_TAG_LEN));
+	s = stream_alloc(fd, name, false);
 	if (!s)
 		return NULL;
 	s->size = st.st_size;
@@ -638,7 +617,7 @@ int crypt_stream_write_from(struct crypt_stream *s, int fd, off_t off, off_t len
 		}
 		/* the rest, and the chunk begun through bfd, straight into s->buf */
 		n = min_t(off_t, end - off, CRYPT_CHUNK - s->len);
-		if (buf_reserve(s, s->len + n) || read_exact(fd, s->buf + s->len, n, off, s->name))
+		if (read_exact(fd, s->buf + s->len, n, off, s->name))
 			return -1;
 		s->len += n;
 		if (s->used < s->len)

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <nettle/hmac.h>
+
 #define CRYPT_FORMAT	 1
 #define CRYPT_KEY_LEN	 32
 #define CRYPT_ID_LEN	 16
@@ -48,13 +50,15 @@ struct CipherEntry;
 
 /* The keys of one checkpoint, that is of one images directory. */
 struct crypt_ctx {
-	uint8_t id[CRYPT_ID_LEN];   /* checkpoint id, public */
-	uint8_t prk[CRYPT_KEY_LEN]; /* HKDF-Extract(salt = id, checkpoint key) */
+	uint8_t id[CRYPT_ID_LEN]; /* checkpoint id, public */
+	/* HMAC-SHA256 keyed with PRK = HKDF-Extract(salt = id, checkpoint key) */
+	struct hmac_sha256_ctx expand;
 };
 
 /* crypt-key.c */
 extern struct crypt_ctx *crypt_ctx_new(const char *cert_path, struct CipherEntry *ce);
 extern struct crypt_ctx *crypt_ctx_open(const struct CipherEntry *ce, const char *key_path, const char *img);
+extern void crypt_ctx_key(struct crypt_ctx *ctx, const uint8_t *key);
 extern void crypt_ctx_free(struct crypt_ctx *ctx);
 extern void crypt_entry_free(struct CipherEntry *ce);
 extern int crypt_init(void);

@@ -322,8 +322,11 @@ static void kat_oaep(const char *dir)
 static struct crypt_ctx *test_ctx(void)
 {
 	static struct crypt_ctx ctx;
+	uint8_t key[CRYPT_KEY_LEN];
 
-	randombytes_buf(&ctx, sizeof(ctx));
+	randombytes_buf(ctx.id, sizeof(ctx.id));
+	randombytes_buf(key, sizeof(key));
+	crypt_ctx_key(&ctx, key);
 	return &ctx;
 }
 
