@@ -57,7 +57,7 @@ def load_rows(rows_csv, raw):
             d = os.path.join(raw, r["workload"], f"{r['method']}-{r['rep']}")
             sd = stats(os.path.join(d, "stats-dump"), "dump")
             sr = stats(os.path.join(d, "stats-restore"), "restore")
-            g = {k: num(v) for k, v in r.items() if k.endswith(("_s", "_kib", "_bytes")) or k == "files"}
+            g = {k: num(v) for k, v in r.items() if k.endswith(("_s", "_kib", "_bytes", "_faults")) or k == "files"}
             # dump: criu (with its post-dump script) and, on disk, the sync
             r["dump_s"] = add(g["dump_criu_s"], g["sync_s"])
             r["dump_cpu_s"] = add(g["dump_user_s"], g["dump_sys_s"], g["sync_user_s"], g["sync_sys_s"])
@@ -104,7 +104,7 @@ def medians(rows):
         for k in ("dump_s", "restore_s", "total_s", "dump_cpu_s", "restore_cpu_s", "frozen_s", "memwrite_s",
                   "memdump_s", "stats_restore_s", "dump_rss_kib", "restore_rss_kib", "decrypt_rss_kib",
                   "size_bytes", "apparent_bytes", "files", "pages_written", "decrypt_s", "sync_s",
-                  "restored_tasks_cpu_s"):
+                  "restored_tasks_cpu_s", "restored_tasks_faults"):
             vs = [r[k] for r in ok if r.get(k) is not None]
             m[k] = statistics.median(vs) if vs else None
         med[key] = m
@@ -220,7 +220,18 @@ def targets(med, workloads, prim):
     return t.rows
 
 
-def notes(med, workloads):
+def fault_costs(path):
+    """{"anon-fault": us, "file-fault": us} from machine.txt (faultcost.c)."""
+    costs = {}
+    if os.path.exists(path):
+        for line in open(path):
+            p = line.split()
+            if len(p) == 3 and p[0].endswith("-fault") and p[2] == "us":
+                costs[p[0]] = float(p[1])
+    return costs
+
+
+def notes(med, workloads, faults):
     """What a reader of the targets should know, from this run's figures."""
     out = []
 
@@ -252,6 +263,20 @@ def notes(med, workloads):
                        "and a file system allocates whole blocks to each: the allocated size grows by "
                        f"{fmt(ratio(e['size_bytes'], p['size_bytes']), 3)}x, the bytes in the files by "
                        f"{fmt(ratio(e['apparent_bytes'], p['apparent_bytes']), 3)}x.")
+    for wl in workloads:
+        if not wl.startswith("tree-") or "anon-fault" not in faults:
+            continue
+        e, p = m(wl, "enc", "restored_tasks_faults"), m(wl, "plain", "restored_tasks_faults")
+        if e is None or p is None:
+            continue
+        n = int(wl.split("-")[1])
+        out.append(f"- **Page faults on {wl}**: its {n} restored tasks took {fmt(e, 0)} page faults with "
+                   f"--encrypt and {fmt(p, 0)} plain ({fmt((e - p) / n, 1)} more a task); a fault costs "
+                   f"{fmt(faults['anon-fault'], 1)} us (anonymous) to {fmt(faults.get('file-fault'), 1)} us "
+                   f"(file) here (machine.txt), so that is about "
+                   f"{fmt((e - p) * faults.get('file-fault', faults['anon-fault']) / 1e6)} s of CPU. "
+                   f"Their CPU until the restore ended: {fmt(m(wl, 'enc', 'restored_tasks_cpu_s'))} s "
+                   f"against {fmt(m(wl, 'plain', 'restored_tasks_cpu_s'))} s.")
     return (["## Reading these figures\n"] + out + [""]) if out else []
 
 
@@ -340,7 +365,7 @@ def main():
     nm = sum(1 for x in tg if x[5] == "MISS")
     L.append(f"\n{np_} PASS, {nm} MISS, {len(tg) - np_ - nm} n/a.\n")
 
-    L.extend(notes(med, workloads))
+    L.extend(notes(med, workloads, fault_costs(os.path.join(out, "machine.txt"))))
     L.append("## Medians per workload\n")
     L.append("dump and restore in seconds (x plain); CPU: user + system of criu, its script and tools, and, at "
              "restore, of the restored tasks until they run; frozen and memwrite from criu's stats-dump; RSS: "

@@ -88,7 +88,7 @@ snapshot() {
 build_programs() {
 	local p src=$B/src
 	mkdir -p "$B/bin"
-	for p in timeit memhog tree rawimg; do
+	for p in timeit faultcost memhog tree rawimg; do
 		gcc -O2 -Wall -Werror -D_GNU_SOURCE -o "$B/bin/$p" "$top/bench/$p.c" || die "can't build $p"
 	done
 	rm -f "$B/bin/primitives"
@@ -140,6 +140,9 @@ machine() {
 		echo
 		echo "## Memory"
 		free -h
+		echo
+		echo "## Page faults (faultcost.c: medians of 5 rounds)"
+		"$B/bin/faultcost" "$CRIU"
 		echo
 		echo "## Storage of the images"
 		df -hT "$SHM" "$DISK" | sed 's/^/    /'
@@ -229,9 +232,10 @@ wait_file() {
 }
 
 # CPU seconds used so far by the tree of pid $1 (a restored tree: what the
-# restore did inside its tasks, reading and decrypting their pages).
+# restore did inside its tasks, reading and decrypting their pages), and
+# the page faults its tasks took: "SECONDS,FAULTS".
 tree_cpu() {
-	local todo=("$1") i=0 p line kids ticks=0 tck
+	local todo=("$1") i=0 p line kids ticks=0 faults=0 tck
 	tck=$(getconf CLK_TCK)
 	while [ $i -lt ${#todo[@]} ]; do
 		p=${todo[i++]}
@@ -239,10 +243,11 @@ tree_cpu() {
 		line=${line##*) }
 		set -- $line
 		ticks=$((ticks + ${12} + ${13}))
+		faults=$((faults + $8))
 		read -r -a kids 2>/dev/null <"/proc/$p/task/$p/children"
 		todo+=("${kids[@]}")
 	done
-	echo "$ticks $tck" | awk '{ printf "%.2f", $1 / $2 }'
+	echo "$ticks $tck $faults" | awk '{ printf "%.2f,%d", $1 / $2, $3 }'
 }
 
 cleanup() {
@@ -282,7 +287,7 @@ t_sum() {
 # repetition), restore it, check it, kill the copy; one row of rows.csv.
 measure() {
 	local wl=$1 kind=$2 storage=$3 m=$4 rep=$5 pos=$6
-	local rd=$B/raw/$wl/$m-$rep img status=ok verify=- tcpu= dargs rargs env_tool
+	local rd=$B/raw/$wl/$m-$rep img status=ok verify=- tcpu=, dargs rargs env_tool
 	local root=$SHM
 	[ "$storage" = disk ] && root=$DISK
 	img=$root/img
@@ -424,7 +429,7 @@ main() {
 	primitives
 
 	rm -rf "$B/raw"
-	echo "workload,kind,storage,method,rep,position,status,verify,dump_criu_s,dump_user_s,dump_sys_s,dump_rss_kib,sync_s,sync_user_s,sync_sys_s,sync_rss_kib,decrypt_s,decrypt_user_s,decrypt_sys_s,decrypt_rss_kib,restore_criu_s,restore_user_s,restore_sys_s,restore_rss_kib,restored_tasks_cpu_s,size_bytes,apparent_bytes,files" >"$B/rows.csv"
+	echo "workload,kind,storage,method,rep,position,status,verify,dump_criu_s,dump_user_s,dump_sys_s,dump_rss_kib,sync_s,sync_user_s,sync_sys_s,sync_rss_kib,decrypt_s,decrypt_user_s,decrypt_sys_s,decrypt_rss_kib,restore_criu_s,restore_user_s,restore_sys_s,restore_rss_kib,restored_tasks_cpu_s,restored_tasks_faults,size_bytes,apparent_bytes,files" >"$B/rows.csv"
 	for w in $WORKLOADS; do
 		IFS=: read -r kind size storage reps <<<"$w"
 		[ -n "${BENCH_REPS:-}" ] && reps=$BENCH_REPS
