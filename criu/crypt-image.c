@@ -305,7 +305,7 @@ static bool in_manifest(const char *manifest, const char *name)
 	const char *p;
 
 	for (p = strstr(manifest, name); p; p = strstr(p + 1, name))
-		if (p[-1] == '\n' && p[len] == '\n')
+		if (p > manifest && p[-1] == '\n' && p[len] == '\n')
 			return true;
 	return false;
 }
@@ -419,6 +419,26 @@ err:
 	return -1;
 }
 
+/*
+ * Restore: the parent checkpoint (of a pre-dump chain) is loaded with its
+ * child, before criu forks; else every task that reads pages would unwrap
+ * the parent's key (an RSA decryption) and read its tags again.
+ */
+static int load_parent(int dfd)
+{
+	struct crypt_dir *d;
+	int pfd, ret;
+
+	if (open_parent(dfd, &pfd))
+		return -1;
+	if (pfd < 0)
+		return 0;
+	/* a directory loaded already ends the walk, should the links loop */
+	ret = dir_lookup(pfd, &d);
+	close(pfd);
+	return ret;
+}
+
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 {
 	char name[PATH_MAX + 16];
@@ -459,7 +479,7 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 	if (ctx && read_manifest(dfd, *ret))
 		return -1;
 	/* restore: here, before criu forks, rather than once in every task */
-	if (ctx && opts.mode == CR_RESTORE && load_tags(dfd, *ret))
+	if (ctx && opts.mode == CR_RESTORE && (load_tags(dfd, *ret) || load_parent(dfd)))
 		return -1;
 	return 0;
 }
