@@ -48,6 +48,15 @@ start_in_pidns() {
 	echo "$pid"
 }
 
+# The start of a test NAME: a scratch directory $tmp, removed at the exit
+# after the test's processes are killed, and the test keys in $pki.
+e2e_setup() {
+	tmp=$(mktemp -d "/tmp/e2e-$1.XXXXXX")
+	trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+	pki="$E2E_TOP/build/pki"
+	"$E2E_TOP/test/pki/make-keys.sh" "$pki" || not_ok "$1: test keys made"
+}
+
 # Remember a pid (a restored task) for e2e_cleanup.
 track_pid() {
 	E2E_PIDS="$E2E_PIDS $1"

@@ -4,11 +4,8 @@
 # any key; a tampered checkpoint or a wrong key gives a one-line error and
 # no copy.
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d /tmp/e2e-crit.XXXXXX)
-trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+e2e_setup crit
 keeper=$(e2e_cc secret-keeper)
-pki="$E2E_TOP/build/pki"
-"$E2E_TOP/test/pki/make-keys.sh" "$pki"
 last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 
 secret="crit-$RANDOM$RANDOM$RANDOM"

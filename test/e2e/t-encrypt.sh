@@ -5,11 +5,8 @@
 # truncated, swapped or foreign image or page is refused by restore, which
 # then leaves no process behind and the images as they were.
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d /tmp/e2e-encrypt.XXXXXX)
-trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+e2e_setup encrypt
 keeper=$(e2e_cc secret-keeper)
-pki="$E2E_TOP/build/pki"
-"$E2E_TOP/test/pki/make-keys.sh" "$pki" || not_ok "encrypt: test keys made"
 last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 # the workload's secret file path marks its processes (and only them)
 marker="$tmp/secret"

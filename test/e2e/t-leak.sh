@@ -6,11 +6,8 @@
 # control) has it in several files; an encrypted one in none; the
 # restored processes find every copy intact.
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d /tmp/e2e-leak.XXXXXX)
-trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+e2e_setup leak
 bin=$(e2e_cc secret-places) || exit 1
-pki="$E2E_TOP/build/pki"
-"$E2E_TOP/test/pki/make-keys.sh" "$pki"
 secret="leak-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 last() { grep '^tick' "$tmp/log" | tail -n 1; }
 ticks() { grep -c '^tick' "$tmp/log"; }

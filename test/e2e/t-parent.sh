@@ -10,11 +10,8 @@
 # tracking); so the second checkpoint is dumped without it and linked to
 # the first one here as criu links them (a symlink "parent").
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d /tmp/e2e-parent.XXXXXX)
-trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
+e2e_setup parent
 keeper=$(e2e_cc secret-keeper) || exit 1
-pki="$E2E_TOP/build/pki"
-"$E2E_TOP/test/pki/make-keys.sh" "$pki"
 marker="$tmp/secret"
 last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 instances() { grep -lsF "$marker" /proc/[0-9]*/cmdline | wc -l; }

@@ -5,10 +5,7 @@
 # copy finds every byte; a flipped byte in the middle of the ghost image,
 # or a truncated one, is refused and leaves no restored process.
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d /tmp/e2e-raw.XXXXXX)
-trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
-pki="$E2E_TOP/build/pki"
-"$E2E_TOP/test/pki/make-keys.sh" "$pki"
+e2e_setup raw
 bin="$E2E_TOP/build/e2e/rawimg"
 mkdir -p "$E2E_TOP/build/e2e"
 gcc -O2 -Wall -Werror -D_GNU_SOURCE -o "$bin" "$E2E_TOP/bench/rawimg.c" || exit 1

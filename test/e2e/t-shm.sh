@@ -5,10 +5,7 @@
 # image or in the segment's pages, or the tags image removed, is refused
 # with no restored process left.
 . "$(dirname "$0")/lib.sh"
-tmp=$(mktemp -d /tmp/e2e-shm.XXXXXX)
-trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
-pki="$E2E_TOP/build/pki"
-"$E2E_TOP/test/pki/make-keys.sh" "$pki"
+e2e_setup shm
 bin=$(e2e_cc shm-keeper) || exit 1
 secret="shm-s3cr3t-$RANDOM$RANDOM$RANDOM"
 instances() { pgrep -cxf "$bin $secret .*"; }
