@@ -413,32 +413,35 @@ void crypt_hkdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *ikm
 	crypt_wipe(&h, sizeof(h));
 }
 
+/* HKDF-Expand with h, an HMAC keyed with the PRK (which it wipes) */
+static void expand(struct hmac_sha256_ctx *h, const uint8_t *info, size_t info_len, uint8_t *out, size_t len)
+{
+	hkdf_expand(h, (nettle_hash_update_func *)hmac_sha256_update, (nettle_hash_digest_func *)hmac_sha256_digest,
+		    SHA256_DIGEST_SIZE, info_len, info, len, out);
+	crypt_wipe(h, sizeof(*h));
+}
+
 void crypt_hkdf_expand(const uint8_t *prk, const uint8_t *info, size_t info_len, uint8_t *out, size_t len)
 {
 	struct hmac_sha256_ctx h;
 
 	hmac_sha256_set_key(&h, SHA256_DIGEST_SIZE, prk);
-	hkdf_expand(&h, (nettle_hash_update_func *)hmac_sha256_update, (nettle_hash_digest_func *)hmac_sha256_digest,
-		    SHA256_DIGEST_SIZE, info_len, info, len, out);
-	crypt_wipe(&h, sizeof(h));
+	expand(&h, info, info_len, out, len);
 }
 
 /* A key of the checkpoint: HKDF-Expand(PRK, label || 0x00 || data) */
 void crypt_derive(const struct crypt_ctx *ctx, const char *label, const void *data, size_t data_len, uint8_t *out,
 		  size_t len)
 {
+	struct hmac_sha256_ctx h = ctx->expand;
 	size_t label_len = strlen(label);
 	uint8_t info[label_len + 1 + data_len];
-
-	struct hmac_sha256_ctx h = ctx->expand;
 
 	memcpy(info, label, label_len);
 	info[label_len] = 0;
 	if (data_len)
 		memcpy(info + label_len + 1, data, data_len);
-	hkdf_expand(&h, (nettle_hash_update_func *)hmac_sha256_update, (nettle_hash_digest_func *)hmac_sha256_digest,
-		    SHA256_DIGEST_SIZE, sizeof(info), info, len, out);
-	crypt_wipe(&h, sizeof(h));
+	expand(&h, info, sizeof(info), out, len);
 }
 
 /* The keys of ctx, whose id is set, from the checkpoint key */

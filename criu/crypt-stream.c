@@ -80,10 +80,9 @@ static void stream_key(struct crypt_stream *s, const struct crypt_ctx *ctx, cons
 }
 
 /*
- * The chunk buffers of closed streams, wiped, for the next streams: a
- * restored task opens a dozen small images, and where each had a buffer
- * of its own, each touched pages of its own, every one of them a fault (or
- * a copy, after a fork).  Only criu's main thread opens streams.
+ * Every stream has a whole chunk buffer, of which it touches only the
+ * pages it uses; those of closed streams are kept, wiped, for the next
+ * streams.  Only criu's main thread opens streams.
  */
 #define SPARE_BUFS 4
 static uint8_t *spare_bufs[SPARE_BUFS];
