@@ -13,6 +13,7 @@ python3 python3-protobuf python3-yaml python3-cryptography python3-junit.xml
 python3-cryptography-vectors
 iptables nftables gnutls-bin
 asciidoc-base xmlto
+qemu-system-x86 busybox-static
 "
 
 missing=""

@@ -1,0 +1,122 @@
+/*
+ * A workload for iterative (pre-)dumps: it holds a secret and 16 MiB of
+ * pages whose contents follow from their number and a per-page generation,
+ * and rewrites a few of the first 64 pages every tick, so that each
+ * pre-dump in a chain finds some pages dirty and most of them clean.
+ * On SIGUSR1 it checks every page and the secret and writes "ok" (or what
+ * is wrong) to RESULT_FILE.
+ *
+ * usage: page-keeper SECRET_FILE LOG_FILE RESULT_FILE
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define PAGE	  4096
+#define NR_PAGES  4096
+#define HOT_PAGES 64
+
+static volatile sig_atomic_t check_now;
+
+static void on_usr1(int sig)
+{
+	check_now = 1;
+}
+
+static uint64_t word(unsigned page, unsigned gen, unsigned i)
+{
+	uint64_t x = ((uint64_t)page << 40) ^ ((uint64_t)gen << 20) ^ i ^ 0x9e3779b97f4a7c15ULL;
+
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 29;
+	return x;
+}
+
+static void fill(uint64_t *p, unsigned page, unsigned gen)
+{
+	unsigned i;
+
+	for (i = 0; i < PAGE / 8; i++)
+		p[i] = word(page, gen, i);
+}
+
+static unsigned sum(const char *s)
+{
+	unsigned v = 0;
+
+	while (*s)
+		v = v * 31 + (unsigned char)*s++;
+	return v;
+}
+
+static int page_ok(const uint64_t *p, unsigned page, unsigned gen)
+{
+	unsigned i;
+
+	for (i = 0; i < PAGE / 8; i++)
+		if (p[i] != word(page, gen, i))
+			return 0;
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned gen[NR_PAGES] = { 0 }, page, tick = 0, check;
+	char buf[256], *secret, *mem;
+	FILE *f, *log;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s SECRET_FILE LOG_FILE RESULT_FILE\n", argv[0]);
+		return 2;
+	}
+	f = fopen(argv[1], "r");
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		perror(argv[1]);
+		return 1;
+	}
+	fclose(f);
+	unlink(argv[1]);
+	buf[strcspn(buf, "\n")] = 0;
+	secret = strdup(buf);
+	memset(buf, 0, sizeof(buf));
+	check = sum(secret);
+	mem = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	log = fopen(argv[2], "a");
+	if (!secret || mem == MAP_FAILED || !log) {
+		perror("page-keeper");
+		return 1;
+	}
+	setvbuf(log, NULL, _IOLBF, 0);
+	for (page = 0; page < NR_PAGES; page++)
+		fill((uint64_t *)(mem + page * PAGE), page, 0);
+	signal(SIGUSR1, on_usr1);
+
+	for (;;) {
+		if (check_now) {
+			const char *what = "ok";
+
+			check_now = 0;
+			for (page = 0; page < NR_PAGES; page++)
+				if (!page_ok((uint64_t *)(mem + page * PAGE), page, gen[page]))
+					break;
+			if (page < NR_PAGES)
+				what = "a page is wrong";
+			else if (sum(secret) != check)
+				what = "the secret is wrong";
+			f = fopen(argv[3], "w");
+			if (f) {
+				fprintf(f, "%s\n", what);
+				fclose(f);
+			}
+		}
+		page = (tick * 7) % HOT_PAGES;
+		fill((uint64_t *)(mem + page * PAGE), page, ++gen[page]);
+		fprintf(log, "tick %u: page %u at generation %u\n", ++tick, page, gen[page]);
+		usleep(100000);
+	}
+}
