@@ -86,6 +86,9 @@ int main(int argc, char **argv)
 	memset(buf, 0, sizeof(buf));
 	check = sum(secret);
 	mem = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* soft-dirty marks a whole huge page dirty: keep the pages small, so that what is dirty is known */
+	if (mem != MAP_FAILED)
+		madvise(mem, NR_PAGES * PAGE, MADV_NOHUGEPAGE);
 	log = fopen(argv[2], "a");
 	if (!secret || mem == MAP_FAILED || !log) {
 		perror("page-keeper");
