@@ -163,26 +163,54 @@ class Checkpoint:
 
     def open_pages(self, name):
         """The plaintext of a page image, every page authenticated."""
+        pages = self.page_image(name)
+        return b"".join(pages.page(j) for j in range(pages.nr))
+
+    def page_image(self, name):
+        """A page image whose pages are authenticated and decrypted one by
+        one, as they are read: a page nothing reads (punched out of a
+        parent by --auto-dedup) is never checked."""
         if name not in self.page_tags():
             raise CryptError("%s: no tags for it in %s" % (name, TAGS_IMG))
-        salt, tags = self.page_tags()[name]
-        with open(os.path.join(self.dir, name), "rb") as f:
-            data = f.read()
-        if len(data) != len(tags) // TAG * PAGE:
+        return PageImage(self, name, *self.page_tags()[name])
+
+
+class PageImage:
+    """One page image of an encrypted checkpoint (see Checkpoint.page_image)."""
+
+    def __init__(self, cp, name, salt, tags):
+        self.name, self.tags, self.nr = name, tags, len(tags) // TAG
+        try:
+            with open(os.path.join(cp.dir, name), "rb") as f:
+                self.data = f.read()
+        except OSError as e:
+            raise CryptError("%s: can't read: %s" % (name, e.strerror))
+        if len(self.data) != self.nr * PAGE:
             raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
-                             (name, len(data), TAGS_IMG, len(tags) // TAG))
-        kx = self.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
-        gmac = AESGCM(self.derive("criu-encrypt v1 pages tag", salt + name.encode()))
-        out = bytearray(len(data))
-        for j in range(len(data) // PAGE):
-            c = data[j * PAGE:(j + 1) * PAGE]
-            if not hmac.compare_digest(gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
-                                       tags[j * TAG:(j + 1) * TAG]):
-                raise CryptError("%s: page %d fails authentication "
-                                 "(tampered, moved or not of this checkpoint)" % (name, j))
-            d = Cipher(algorithms.AES(kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
-            out[j * PAGE:(j + 1) * PAGE] = d.update(c) + d.finalize()
-        return bytes(out)
+                             (name, len(self.data), TAGS_IMG, self.nr))
+        self.kx = cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
+        self.gmac = AESGCM(cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
+
+    def page(self, j):
+        """The plaintext of page j, authenticated."""
+        c = self.data[j * PAGE:(j + 1) * PAGE]
+        if not hmac.compare_digest(self.gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
+                                   self.tags[j * TAG:(j + 1) * TAG]):
+            raise CryptError("%s: page %d fails authentication "
+                             "(tampered, moved or not of this checkpoint)" % (self.name, j))
+        d = Cipher(algorithms.AES(self.kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
+        return d.update(c) + d.finalize()
+
+
+class _PlainPages:
+    """A page image of a plain checkpoint, with PageImage's page()."""
+
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            self.data = f.read()
+
+    def page(self, j):
+        return self.data[j * PAGE:(j + 1) * PAGE]
 
 
 def is_tags_image(name):
@@ -197,6 +225,13 @@ def is_encrypted(dirpath):
 _checkpoints = {}
 
 
+def _checkpoint(dirpath, key_path):
+    """The keys of dirpath, read once."""
+    if dirpath not in _checkpoints:
+        _checkpoints[dirpath] = Checkpoint(dirpath, key_path)
+    return _checkpoints[dirpath]
+
+
 def open_image(path, key_path=None):
     """A readable binary file of the image's plaintext: the file itself in a
     plain checkpoint, its authenticated plaintext in an encrypted one."""
@@ -207,10 +242,17 @@ def open_image(path, key_path=None):
         f.seek(0)
         return f
     f.close()
-    if dirpath not in _checkpoints:
-        _checkpoints[dirpath] = Checkpoint(dirpath, key_path)
-    cp = _checkpoints[dirpath]
+    cp = _checkpoint(dirpath, key_path)
     return io.BytesIO(cp.open_pages(name) if name.startswith("pages-") else cp.open_stream(name))
+
+
+def open_page_image(path, key_path=None):
+    """A page image read page by page (page(j)): in an encrypted checkpoint
+    each page is authenticated when it is read, and only then."""
+    dirpath, name = os.path.split(os.path.abspath(path))
+    if not is_encrypted(dirpath):
+        return _PlainPages(path)
+    return _checkpoint(dirpath, key_path).page_image(name)
 
 
 def decrypt_dir(src, dst, key_path=None):

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # The memory of a checkpointed task, as an analyst reads it: the bytes at an
 # address, and a search for a byte string.  Works on plain and encrypted
-# checkpoints alike (every image is opened through crypt.open_image(), so
-# every page read is authenticated) and follows a pre-dump chain through
-# the "parent" links.
+# checkpoints alike (images are opened through crypt.open_image(), pages
+# through crypt.open_page_image(), which authenticates each page as it is
+# read) and follows a pre-dump chain through the "parent" links.
 import bisect
 import os
 
@@ -59,8 +59,8 @@ class _Pages:
         if i is None:
             return self.parent.page(n)
         if self.data is None:
-            self.data = crypt.open_image(os.path.join(self.dir, self.pages_name), self.key).read()
-        return self.data[i * PAGE:(i + 1) * PAGE]
+            self.data = crypt.open_page_image(os.path.join(self.dir, self.pages_name), self.key)
+        return self.data.page(i)
 
     def present(self, first, last):
         """The page numbers in [first, last) that the checkpoint holds."""

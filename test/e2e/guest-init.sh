@@ -2,7 +2,7 @@
 # /init of the guest that test/e2e/t-predump.sh boots (busybox sh): a kernel
 # with soft-dirty tracking, where criu pre-dump works.  It runs an
 # iterative, encrypted checkpoint of test/e2e/page-keeper.c (two pre-dumps
-# and a dump, each linked to the one before), restores it, checks that a
+# and a dump with --auto-dedup, each linked to the one before), restores it, checks that a
 # page flipped in the first pre-dump is refused, and prints one "GUEST ok -"
 # or "GUEST not ok -" line a result.  The images and logs go out as a tar on
 # /dev/vda for the host's own checks; then the guest powers off.
@@ -65,8 +65,12 @@ criu_t pre-dump -t "$pid" -D /tmp/img/2 --prev-images-dir ../1 --track-mem -o pr
 check "pre-dump --encrypt on top of it (--prev-images-dir ../1)" [ $? = 0 -a -L /tmp/img/2/parent ]
 t=$(last_tick)
 wait_for '[ "$(last_tick)" -ge $((t + 3)) ]' 60
-criu_t dump -t "$pid" -D /tmp/img/3 --prev-images-dir ../2 --track-mem -o dump.log -v4 --encrypt $K
-check "dump --encrypt at the end of the chain" [ $? = 0 -a -L /tmp/img/3/parent ]
+blocks1=$(stat -c %b /tmp/img/1/pages-1.img)
+criu_t dump -t "$pid" -D /tmp/img/3 --prev-images-dir ../2 --track-mem --auto-dedup -o dump.log -v4 --encrypt $K
+check "dump --encrypt --auto-dedup at the end of the chain" [ $? = 0 -a -L /tmp/img/3/parent ]
+blocks1_after=$(stat -c %b /tmp/img/1/pages-1.img)
+check "--auto-dedup punched the pages the dump holds anew out of the first pre-dump ($blocks1 blocks, now $blocks1_after)" \
+	[ "$blocks1_after" -lt "$blocks1" ]
 if ! wait_for '! kill -0 '"$pid"' 2>/dev/null' 10; then
 	not_ok "the dumped workload is gone"
 	finish

@@ -5,8 +5,9 @@
 # (scripts/guest.sh); test/e2e/guest-init.sh does the guest's part and
 # reports its results, which count here as this test's.  Then the host
 # reads the chain the guest wrote with CRIT, the second decoder: the dump's
-# pagemap leaves the clean pages to its parents, and a page read through
-# the parent links is the workload's page.
+# pagemap leaves the clean pages to its parents, a page read through the
+# parent links is the workload's page, and the pages --auto-dedup punched
+# out of the parents are never read.
 . "$(dirname "$0")/lib.sh"
 e2e_setup predump
 keeper=$(e2e_cc page-keeper) || exit 1
@@ -85,7 +86,11 @@ EOF
 check "predump: crit mem reads a clean page through the parent links: $what" grep -q "of page-keeper's" <<<"$what" ||
 	sed 's/^/    # /' "$tmp/mem.err"
 
-check "predump: crit grep finds the secret through the chain" \
+check "predump: crit grep finds the secret through the chain (pages punched out of the parents never read)" \
 	grep -q . <<<"$(crit_t grep "$img/3" "$secret" "${k[@]}" 2>/dev/null)"
 check "predump: ... and no file of it holds the secret in the clear" test -z "$(grep -rlF "$secret" "$img")"
+# alone, the first pre-dump can't tell a punched page from a changed one
+out=$(crit_t decrypt "$img/1" "$tmp/plain1" "${k[@]}" 2>&1)
+check "predump: crit decrypt of the first pre-dump alone is refused: $out" \
+	grep -q "pages-1.img: page [0-9]* fails authentication" <<<"$out"
 exit $T_FAILED
