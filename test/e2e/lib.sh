@@ -25,7 +25,7 @@ crit_t() {
 e2e_cc() {
 	local src="$E2E_TOP/test/e2e/$1.c" out="$E2E_TOP/build/e2e/$1"
 	mkdir -p "$E2E_TOP/build/e2e"
-	if [ ! -x "$out" ] || [ "$src" -nt "$out" ]; then
+	if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$E2E_TOP/test/e2e/secret.h" -nt "$out" ]; then
 		gcc -O2 -Wall -Werror -o "$out" "$src" || return 1
 	fi
 	echo "$out"

@@ -10,11 +10,9 @@
  */
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "secret.h"
 
 #define PAGE	  4096
 #define NR_PAGES  4096
@@ -45,15 +43,6 @@ static void fill(uint64_t *p, unsigned page, unsigned gen)
 		p[i] = word(page, gen, i);
 }
 
-static unsigned sum(const char *s)
-{
-	unsigned v = 0;
-
-	while (*s)
-		v = v * 31 + (unsigned char)*s++;
-	return v;
-}
-
 static int page_ok(const uint64_t *p, unsigned page, unsigned gen)
 {
 	unsigned i;
@@ -67,30 +56,21 @@ static int page_ok(const uint64_t *p, unsigned page, unsigned gen)
 int main(int argc, char **argv)
 {
 	unsigned gen[NR_PAGES] = { 0 }, page, tick = 0, check;
-	char buf[256], *secret, *mem;
+	char *secret, *mem;
 	FILE *f, *log;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: %s SECRET_FILE LOG_FILE RESULT_FILE\n", argv[0]);
 		return 2;
 	}
-	f = fopen(argv[1], "r");
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		perror(argv[1]);
-		return 1;
-	}
-	fclose(f);
-	unlink(argv[1]);
-	buf[strcspn(buf, "\n")] = 0;
-	secret = strdup(buf);
-	memset(buf, 0, sizeof(buf));
-	check = sum(secret);
+	secret = read_secret(argv[1]);
+	check = secret_sum(secret);
 	mem = mmap(NULL, NR_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	/* soft-dirty marks a whole huge page dirty: keep the pages small, so that what is dirty is known */
 	if (mem != MAP_FAILED)
 		madvise(mem, NR_PAGES * PAGE, MADV_NOHUGEPAGE);
 	log = fopen(argv[2], "a");
-	if (!secret || mem == MAP_FAILED || !log) {
+	if (mem == MAP_FAILED || !log) {
 		perror("page-keeper");
 		return 1;
 	}
@@ -109,7 +89,7 @@ int main(int argc, char **argv)
 					break;
 			if (page < NR_PAGES)
 				what = "a page is wrong";
-			else if (sum(secret) != check)
+			else if (secret_sum(secret) != check)
 				what = "the secret is wrong";
 			f = fopen(argv[3], "w");
 			if (f) {

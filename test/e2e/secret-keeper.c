@@ -8,45 +8,24 @@
  * With "fork", a child process keeps a copy of the secret too (and does
  * nothing else), so that the checkpoint holds two tasks.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-static unsigned sum(const char *s)
-{
-	unsigned v = 0;
-
-	while (*s)
-		v = v * 31 + (unsigned char)*s++;
-	return v;
-}
+#include "secret.h"
 
 int main(int argc, char **argv)
 {
-	char buf[256], *secret;
+	char *secret;
 	unsigned long tick = 0;
 	unsigned check;
-	FILE *f, *log;
+	FILE *log;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s SECRET_FILE LOG_FILE [fork]\n", argv[0]);
 		return 2;
 	}
-	f = fopen(argv[1], "r");
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		perror(argv[1]);
-		return 1;
-	}
-	fclose(f);
-	unlink(argv[1]);
-	buf[strcspn(buf, "\n")] = 0;
-	secret = strdup(buf);
-	memset(buf, 0, sizeof(buf));
-	check = sum(secret);
+	secret = read_secret(argv[1]);
+	check = secret_sum(secret);
 
 	log = fopen(argv[2], "a");
-	if (!log || !secret) {
+	if (!log) {
 		perror(argv[2]);
 		return 1;
 	}
@@ -57,7 +36,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		tick++;
 		fprintf(log, "tick %lu: secret of %zu bytes %s\n", tick, strlen(secret),
-			sum(secret) == check ? "intact" : "CORRUPTED");
+			secret_sum(secret) == check ? "intact" : "CORRUPTED");
 		usleep(100000);
 	}
 }
