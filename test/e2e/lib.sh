@@ -11,7 +11,9 @@ CRIT=${CRIT:-$E2E_TOP/build/bin/crit}
 CRIU_TIMEOUT=${CRIU_TIMEOUT:-120}
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 
-E2E_PIDS=""
+# The pids to kill at the end, in a file: start_in_pidns runs in $(...),
+# where a variable set would be lost ($$ is the same there).
+E2E_PIDS=$E2E_TOP/build/e2e/pids.$$
 
 criu_t() {
 	timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" "$@"
@@ -37,14 +39,14 @@ start_in_pidns() {
 	local upid pid i
 	unshare --pid --fork setsid "$@" </dev/null >/dev/null 2>&1 &
 	upid=$!
-	E2E_PIDS="$E2E_PIDS $upid"
+	track_pid "$upid"
 	for i in $(seq 100); do
 		pid=$(cat /proc/$upid/task/$upid/children 2>/dev/null | cut -d' ' -f1)
 		[ -n "$pid" ] && break
 		sleep 0.05
 	done
 	[ -n "$pid" ] || return 1
-	E2E_PIDS="$E2E_PIDS $pid"
+	track_pid "$pid"
 	echo "$pid"
 }
 
@@ -59,7 +61,8 @@ e2e_setup() {
 
 # Remember a pid (a restored task) for e2e_cleanup.
 track_pid() {
-	E2E_PIDS="$E2E_PIDS $1"
+	mkdir -p "${E2E_PIDS%/*}"
+	echo "$1" >>"$E2E_PIDS"
 }
 
 # Wait up to $2 seconds (default 5) for the command $1 to succeed.
@@ -74,10 +77,10 @@ wait_for() {
 
 e2e_cleanup() {
 	local p
-	for p in $E2E_PIDS; do
+	for p in $(cat "$E2E_PIDS" 2>/dev/null); do
 		kill -9 "$p" 2>/dev/null || true
 	done
-	E2E_PIDS=""
+	rm -f "$E2E_PIDS"
 }
 
 # Test results, one line each, counted by scripts/run-tests.sh.
