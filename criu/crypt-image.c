@@ -420,12 +420,16 @@ err:
 }
 
 /*
- * Restore: the parent checkpoint (of a pre-dump chain) is loaded with its
- * child, before criu forks; else every task that reads pages would unwrap
- * the parent's key (an RSA decryption) and read its tags again.
+ * The parent checkpoint (of a pre-dump chain) of an encrypted one: it must
+ * be encrypted too, since it holds pages of the child, which a restore
+ * would read unauthenticated and a dump would leave in the clear.  A
+ * restore loads it with its child, before criu forks; else every task that
+ * reads pages would unwrap the parent's key (an RSA decryption) and read
+ * its tags again.
  */
 static int load_parent(int dfd)
 {
+	char name[PATH_MAX + 16];
 	struct crypt_dir *d;
 	int pfd, ret;
 
@@ -435,6 +439,11 @@ static int load_parent(int dfd)
 		return 0;
 	/* a directory loaded already ends the walk, should the links loop */
 	ret = dir_lookup(pfd, &d);
+	if (!ret && !d->ctx) {
+		cipher_img_name(pfd, name, sizeof(name));
+		pr_err("%s: missing: the parent of an encrypted checkpoint is a plain one\n", name);
+		ret = -1;
+	}
 	close(pfd);
 	return ret;
 }
@@ -522,7 +531,7 @@ int crypt_dump_init(void)
 		pr_err("--encrypt does not work with --%s yet\n", opts.stream ? "stream" : "page-server");
 		return -1;
 	}
-	if (crypt_init())
+	if (crypt_init() || load_parent(dfd))
 		return -1;
 	ctx = crypt_ctx_new(cert_path(), &ce);
 	if (!ctx)

@@ -49,7 +49,11 @@ class _Pages:
             pdir = os.path.join(dirpath, "parent")
             if not os.path.isdir(pdir):
                 raise MemError("%s: pages in a parent checkpoint, but %s is missing" % (path, pdir))
-            self.parent = _Pages(os.path.realpath(pdir), name, key)
+            pdir = os.path.realpath(pdir)
+            if crypt.is_encrypted(dirpath) and not crypt.is_encrypted(pdir):
+                raise MemError("%s: missing: the parent of an encrypted checkpoint is a plain one" %
+                               os.path.join(pdir, crypt.CIPHER_IMG))
+            self.parent = _Pages(pdir, name, key)
 
     def page(self, n):
         """The 4 KiB at page number n, or None if the checkpoint has none."""

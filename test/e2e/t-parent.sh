@@ -3,7 +3,7 @@
 # dump reads the parent's pagemaps and a restore opens the parent's images,
 # each with the parent's own key (--tls-key).  The root criu loads the
 # parent's keys once, before it forks, not every task again; a tampered
-# parent is refused, with no process left.
+# parent, or a plain one, is refused, with no process left.
 #
 # A dump with --prev-images-dir needs a parent dumped with --track-mem
 # (for its pid-reuse check), which this kernel cannot do (no soft-dirty
@@ -23,34 +23,50 @@ track_pid "$pid"
 wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 10
 running=$(instances)
 
-mkdir -p "$tmp/a" "$tmp/b" "$tmp/nokey"
-if ! criu_t dump -t "$pid" -D "$tmp/a" -o dump.log -v4 -R --encrypt --tls-cert "$pki/cert.pem"; then
-	not_ok "parent: the parent's dump"
-	show_log_errors "$tmp/a/dump.log"
+# dump_ok WHAT DIR ARGS...: dump the workload into DIR, or end the test
+dump_ok() {
+	local what=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	criu_t dump -t "$pid" -D "$dir" -o dump.log -v4 "$@" && return 0
+	not_ok "parent: $what"
+	show_log_errors "$dir/dump.log"
 	exit 1
-fi
-# reading the parent's images takes its key: without it a dump fails
-if criu_t dump -t "$pid" -D "$tmp/nokey" -o dump.log -v4 --prev-images-dir "$tmp/a" --encrypt \
-	--tls-cert "$pki/cert.pem" --tls-key "$tmp/nonexistent.pem"; then
-	not_ok "parent: a dump that can't read its parent's key fails (it succeeded)"
-else
-	check "parent: a dump that can't read its parent's key fails ($(grep -m1 -o 'nonexistent.pem: .*' \
-		"$tmp/nokey/dump.log"))" grep -q "nonexistent.pem: can't read" "$tmp/nokey/dump.log"
+}
+# dump_fails WHAT DIR PATTERN ARGS...: a dump into DIR fails with an error
+# matching PATTERN, and the workload runs on
+dump_fails() {
+	local what=$1 dir=$2 pattern=$3
+	shift 3
+	mkdir -p "$dir"
+	if criu_t dump -t "$pid" -D "$dir" -o dump.log -v4 "$@"; then
+		not_ok "parent: $what fails (it succeeded)"
+		return
+	fi
+	check "parent: $what fails ($(grep -m1 -o "$pattern.*" "$dir/dump.log"))" grep -q "$pattern" "$dir/dump.log"
 	check "parent: ... and the process runs on" test "$(instances)" = "$running"
-fi
-if ! criu_t dump -t "$pid" -D "$tmp/b" -o dump.log -v4 --encrypt --tls-cert "$pki/cert.pem"; then
-	not_ok "parent: the child's dump"
-	show_log_errors "$tmp/b/dump.log"
-	exit 1
-fi
+}
+
+dump_ok "the parent's dump" "$tmp/a" -R --encrypt --tls-cert "$pki/cert.pem"
+# reading the parent's images takes its key
+dump_fails "a dump that can't read its parent's key" "$tmp/nokey" "nonexistent.pem: can't read" \
+	--prev-images-dir "$tmp/a" --encrypt --tls-cert "$pki/cert.pem" --tls-key "$tmp/nonexistent.pem"
+# an encrypted checkpoint's parent must be encrypted too: it holds pages of the child
+dump_ok "a plain dump" "$tmp/p" -R
+dump_fails "a dump --encrypt on top of a plain checkpoint" "$tmp/onplain" "/p/cipher.img: missing: the parent" \
+	--prev-images-dir "$tmp/p" --encrypt --tls-cert "$pki/cert.pem" --tls-key "$pki/key.pem"
+dump_ok "the child's dump" "$tmp/b" --encrypt --tls-cert "$pki/cert.pem"
 ln -s ../a "$tmp/b/parent"
 wait_for '[ "$(instances)" = 0 ]' 10
 
-for how in flip-pagemap flip-cipher; do
+for how in flip-pagemap flip-cipher plain-parent; do
 	mkdir -p "$tmp/$how"
 	cp -a "$tmp/a" "$tmp/$how/a"
 	cp -a "$tmp/b" "$tmp/$how/b"
 done
+# the parent swapped for a plain checkpoint of the same process
+rm -rf "$tmp/plain-parent/a"
+cp -a "$tmp/p" "$tmp/plain-parent/a"
 
 before=$(last_tick)
 if criu_t restore -D "$tmp/b" -d -o restore.log -v4 --tls-key "$pki/key.pem" --pidfile "$tmp/b/pid"; then
@@ -76,4 +92,6 @@ check_refused "parent: a byte flipped in the parent's pagemap-1.img" "$tmp/flip-
 flip_byte "$tmp/flip-cipher/a/cipher.img" 40
 check_refused "parent: a byte flipped in the parent's cipher.img" "$tmp/flip-cipher/b" "$pki/key.pem" \
 	"flip-cipher/a/cipher.img: [a-z ]+" instances
+check_refused "parent: the parent swapped for a plain checkpoint" "$tmp/plain-parent/b" "$pki/key.pem" \
+	"plain-parent/a/cipher.img: missing: the parent of an encrypted checkpoint is a plain one" instances
 exit $T_FAILED

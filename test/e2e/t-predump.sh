@@ -89,6 +89,14 @@ check "predump: crit mem reads a clean page through the parent links: $what" gre
 check "predump: crit grep finds the secret through the chain (pages punched out of the parents never read)" \
 	grep -q . <<<"$(crit_t grep "$img/3" "$secret" "${k[@]}" 2>/dev/null)"
 check "predump: ... and no file of it holds the secret in the clear" test -z "$(grep -rlF "$secret" "$img")"
+# nor does CRIT read a plain directory put in place of a parent
+cp -a "$img" "$tmp/swapped"
+rm -rf "$tmp/swapped/2"
+mkdir "$tmp/swapped/2"
+out=$(crit_t grep "$tmp/swapped/3" "$secret" "${k[@]}" 2>&1)
+check "predump: crit refuses a chain whose parent is a plain directory: $out" \
+	grep -q "swapped/2/cipher.img: missing: the parent of an encrypted checkpoint is a plain one" <<<"$out"
+
 # alone, the first pre-dump can't tell a punched page from a changed one
 out=$(crit_t decrypt "$img/1" "$tmp/plain1" "${k[@]}" 2>&1)
 check "predump: crit decrypt of the first pre-dump alone is refused: $out" \
