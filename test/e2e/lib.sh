@@ -23,11 +23,15 @@ crit_t() {
 	timeout -k 5 120 "$CRIT" "$@"
 }
 
-# Compile a C helper of test/e2e into build/e2e; prints the binary's path.
+# Compile a C helper of test/e2e into build/e2e (again when it or a header
+# of test/e2e changed); prints the binary's path.
 e2e_cc() {
-	local src="$E2E_TOP/test/e2e/$1.c" out="$E2E_TOP/build/e2e/$1"
+	local src="$E2E_TOP/test/e2e/$1.c" out="$E2E_TOP/build/e2e/$1" f stale=0
 	mkdir -p "$E2E_TOP/build/e2e"
-	if [ ! -x "$out" ] || [ "$src" -nt "$out" ] || [ "$E2E_TOP/test/e2e/secret.h" -nt "$out" ]; then
+	for f in "$src" "$E2E_TOP"/test/e2e/*.h; do
+		[ "$f" -nt "$out" ] && stale=1
+	done
+	if [ ! -x "$out" ] || [ $stale = 1 ]; then
 		gcc -O2 -Wall -Werror -o "$out" "$src" || return 1
 	fi
 	echo "$out"

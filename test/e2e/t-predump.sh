@@ -47,7 +47,7 @@ if ! tar -xf "$tmp/out.img" -C "$tmp/x"; then
 fi
 img=$tmp/x/out/img
 [ "$T_FAILED" = 0 ] || grep -aE 'Error' "$img"/*/*.log | grep -vE 'tun:|veth|-95 reported' | tail -n 5 | sed 's/^/    # /'
-k=(--tls-key "$E2E_TOP/build/pki/key.pem")
+k=(--tls-key "$pki/key.pem")
 
 # the dump's pagemap: which pages its parents hold, and the biggest run of them
 pm=$(crit_t show "$img/3/pagemap-1.img" "${k[@]}" 2>&1 | /usr/bin/python3 -c '
