@@ -231,7 +231,19 @@ def fault_costs(path):
     return costs
 
 
-def notes(med, workloads, faults):
+def spread(rows):
+    """{(workload, method, metric): (min, max)} of dump and restore time over the repetitions that succeeded."""
+    vals = {}
+    for r in rows:
+        if r["status"] != "ok":
+            continue
+        for k in ("dump_s", "restore_s"):
+            if r.get(k) is not None:
+                vals.setdefault((r["workload"], r["method"], k), []).append(r[k])
+    return {key: (min(vs), max(vs)) for key, vs in vals.items()}
+
+
+def notes(med, workloads, faults, rng):
     """What a reader of the targets should know, from this run's figures."""
     out = []
 
@@ -277,6 +289,18 @@ def notes(med, workloads, faults):
                    f"{fmt((e - p) * faults.get('file-fault', faults['anon-fault']) / 1e6)} s of CPU. "
                    f"Their CPU until the restore ended: {fmt(m(wl, 'enc', 'restored_tasks_cpu_s'))} s "
                    f"against {fmt(m(wl, 'plain', 'restored_tasks_cpu_s'))} s.")
+    for wl in workloads:
+        if not wl.startswith("tree-"):
+            continue
+        ph = []
+        for k, label in (("dump_s", "dump"), ("restore_s", "restore")):
+            p, e = rng.get((wl, "plain", k)), rng.get((wl, "enc", k))
+            if p and e:
+                ph.append(f"{label} {fmt(p[0])} to {fmt(p[1])} s plain, {fmt(e[0])} to {fmt(e[1])} s with "
+                          f"--encrypt (fastest runs: {fmt(ratio(e[0], p[0]))}x)")
+        if ph:
+            out.append(f"- **Spread on {wl}**: over its repetitions, " + "; ".join(ph) + ". A tree's times on "
+                       "this 2-core VM vary by more than the 5 % its targets allow (see bench/README.md).")
     return (["## Reading these figures\n"] + out + [""]) if out else []
 
 
@@ -365,7 +389,7 @@ def main():
     nm = sum(1 for x in tg if x[5] == "MISS")
     L.append(f"\n{np_} PASS, {nm} MISS, {len(tg) - np_ - nm} n/a.\n")
 
-    L.extend(notes(med, workloads, fault_costs(os.path.join(out, "machine.txt"))))
+    L.extend(notes(med, workloads, fault_costs(os.path.join(out, "machine.txt")), spread(rows)))
     L.append("## Medians per workload\n")
     L.append("dump and restore in seconds (x plain); CPU: user + system of criu, its script and tools, and, at "
              "restore, of the restored tasks until they run; frozen and memwrite from criu's stats-dump; RSS: "

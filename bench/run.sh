@@ -37,7 +37,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	PRIM_MIB=64
 	RAW_PIPES=4
 else
-	WORKLOADS=${BENCH_WORKLOADS:-mem:256:shm mem:1024:shm mem:4096:shm:3 mem:1024:disk tree:100:shm:9 tree:500:shm:5 raw:256:shm raw:256:disk}
+	WORKLOADS=${BENCH_WORKLOADS:-mem:256:shm mem:1024:shm mem:4096:shm:3 mem:1024:disk tree:100:shm:9 tree:500:shm:9 raw:256:shm raw:256:disk}
 	REPS=${BENCH_REPS:-5}
 	PRIM_MIB=1024
 	RAW_PIPES=16
