@@ -92,7 +92,8 @@ def write_csv(rows, path):
 
 
 def medians(rows):
-    """{(workload, method): {metric: median}} over the repetitions that succeeded."""
+    """{(workload, method): {metric: median}} over the repetitions that succeeded, and the
+    (min, max) of dump and restore time as dump_s_range and restore_s_range."""
     groups = {}
     for r in rows:
         groups.setdefault((r["workload"], r["method"]), []).append(r)
@@ -107,6 +108,8 @@ def medians(rows):
                   "restored_tasks_cpu_s", "restored_tasks_faults"):
             vs = [r[k] for r in ok if r.get(k) is not None]
             m[k] = statistics.median(vs) if vs else None
+            if k in ("dump_s", "restore_s"):
+                m[k + "_range"] = (min(vs), max(vs)) if vs else None
         med[key] = m
     return med
 
@@ -231,19 +234,7 @@ def fault_costs(path):
     return costs
 
 
-def spread(rows):
-    """{(workload, method, metric): (min, max)} of dump and restore time over the repetitions that succeeded."""
-    vals = {}
-    for r in rows:
-        if r["status"] != "ok":
-            continue
-        for k in ("dump_s", "restore_s"):
-            if r.get(k) is not None:
-                vals.setdefault((r["workload"], r["method"], k), []).append(r[k])
-    return {key: (min(vs), max(vs)) for key, vs in vals.items()}
-
-
-def notes(med, workloads, faults, rng):
+def notes(med, workloads, faults):
     """What a reader of the targets should know, from this run's figures."""
     out = []
 
@@ -294,7 +285,7 @@ def notes(med, workloads, faults, rng):
             continue
         ph = []
         for k, label in (("dump_s", "dump"), ("restore_s", "restore")):
-            p, e = rng.get((wl, "plain", k)), rng.get((wl, "enc", k))
+            p, e = m(wl, "plain", k + "_range"), m(wl, "enc", k + "_range")
             if p and e:
                 ph.append(f"{label} {fmt(p[0])} to {fmt(p[1])} s plain, {fmt(e[0])} to {fmt(e[1])} s with "
                           f"--encrypt (fastest runs: {fmt(ratio(e[0], p[0]))}x)")
@@ -389,7 +380,7 @@ def main():
     nm = sum(1 for x in tg if x[5] == "MISS")
     L.append(f"\n{np_} PASS, {nm} MISS, {len(tg) - np_ - nm} n/a.\n")
 
-    L.extend(notes(med, workloads, fault_costs(os.path.join(out, "machine.txt")), spread(rows)))
+    L.extend(notes(med, workloads, fault_costs(os.path.join(out, "machine.txt"))))
     L.append("## Medians per workload\n")
     L.append("dump and restore in seconds (x plain); CPU: user + system of criu, its script and tools, and, at "
              "restore, of the restored tasks until they run; frozen and memwrite from criu's stats-dump; RSS: "
