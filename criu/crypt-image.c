@@ -54,6 +54,9 @@ struct crypt_dir {
 	ino_t ino;
 	struct crypt_ctx *ctx;
 	char *manifest; /* restore: "\n" name "\n" name ... "\n" */
+	/* what a child checkpoint records of this one (see crypt_parent_digest()) */
+	uint8_t digest[CRYPT_HASH_LEN];
+	bool walking; /* its parent links are being followed */
 	/* pagetags.img */
 	int tags_fd;		       /* dump: open for writing, or -1 */
 	struct crypt_stream *tags_out; /* dump */
@@ -106,9 +109,32 @@ static struct crypt_dir *add_dir(const struct stat *st, struct crypt_ctx *ctx)
 	return d;
 }
 
+static void del_dir(struct crypt_dir *d)
+{
+	list_del(&d->l);
+	crypt_ctx_free(d->ctx);
+	xfree(d->manifest);
+	crypt_tags_free(d->tags);
+	xfree(d);
+}
+
+/* The path of the directory dfd, for messages */
+static void dir_name(int dfd, char *buf, size_t len)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
+	n = readlink(link, buf, len - 1);
+	if (n <= 0)
+		n = snprintf(buf, len, ".");
+	buf[n] = '\0';
+}
+
 /* What we know of the images directory dfd, loading its keys the first time */
 static int dir_lookup(int dfd, struct crypt_dir **ret)
 {
+	char name[PATH_MAX];
 	struct crypt_dir *d;
 	struct stat st;
 
@@ -118,88 +144,129 @@ static int dir_lookup(int dfd, struct crypt_dir **ret)
 	}
 	list_for_each_entry(d, &crypt_dirs, l)
 		if (d->dev == st.st_dev && d->ino == st.st_ino) {
+			if (d->walking) {
+				dir_name(dfd, name, sizeof(name));
+				pr_err("%s: a loop of parent links\n", name);
+				return -1;
+			}
 			*ret = d;
 			return 0;
 		}
 	return load_dir(dfd, &st, ret);
 }
 
-/* The path of dfd's cipher.img, for messages */
-static void cipher_img_name(int dfd, char *buf, size_t len)
+/*
+ * Open the file name of the images directory dfd for reading: a regular
+ * file, neither a symlink nor anything reading could block on.
+ */
+static int open_regular(int dfd, const char *name, struct stat *st)
 {
-	char link[64], dir[PATH_MAX];
-	ssize_t n;
+	int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", dfd);
-	n = readlink(link, dir, sizeof(dir) - 1);
-	if (n <= 0)
-		n = snprintf(dir, sizeof(dir), ".");
-	dir[n] = '\0';
-	snprintf(buf, len, "%s/%s", dir, CRYPT_CIPHER_IMG);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			pr_err("%s: not a regular file (a symlink)\n", name);
+		else if (errno != ENOENT)
+			pr_perror("%s: can't open", name);
+		return -1;
+	}
+	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
+		pr_err("%s: not a regular file\n", name);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+/* The first len bytes of fd into buf */
+static int read_whole(int fd, void *buf, size_t len, const char *name)
+{
+	ssize_t n = pread(fd, buf, len, 0);
+
+	if (n == len)
+		return 0;
+	if (n < 0)
+		pr_perror("%s: can't read", name);
+	else
+		pr_err("%s: changed while read\n", name);
+	return -1;
 }
 
 /*
  * The manifest: the names of the sealed and page images of a checkpoint,
  * written last by a dump that succeeded.  Without it a checkpoint is
- * incomplete; with it, an image that was removed is missed.
+ * incomplete; with it, an image that was removed is missed, and one that
+ * was planted is never read.  Its file goes into the digest of the
+ * directory with that of cipher.img (cipher, of len bytes).
  */
-static int read_manifest(int dfd, struct crypt_dir *d)
+#define MANIFEST_MAX (64 << 20)
+
+static int read_manifest(int dfd, struct crypt_dir *d, const uint8_t *cipher, size_t len)
 {
-	struct crypt_stream *cs;
+	struct crypt_stream *cs = NULL;
+	uint8_t *raw = NULL;
+	struct stat st;
 	off_t size;
 	int fd, ret = -1;
 
-	fd = openat(dfd, MANIFEST, O_RDONLY);
+	fd = open_regular(dfd, MANIFEST, &st);
 	if (fd < 0) {
-		pr_perror("%s: the checkpoint is incomplete (the dump did not finish)", MANIFEST);
+		if (errno == ENOENT)
+			pr_err("%s: the checkpoint is incomplete (the dump did not finish)\n", MANIFEST);
 		return -1;
 	}
-	cs = crypt_stream_open_read(d->ctx, fd, MANIFEST);
-	if (cs) {
-		size = crypt_stream_size(cs);
-		d->manifest = xmalloc(size + 2);
-		if (d->manifest && crypt_stream_read(cs, d->manifest + 1, size) == size) {
-			d->manifest[0] = '\n';
-			d->manifest[size + 1] = '\0';
-			ret = 0;
-		}
-		crypt_stream_free(cs);
+	if (st.st_size > MANIFEST_MAX) {
+		pr_err("%s: too big (%lld bytes)\n", MANIFEST, (long long)st.st_size);
+		goto out;
 	}
+	raw = xmalloc(st.st_size + 1);
+	if (!raw || read_whole(fd, raw, st.st_size, MANIFEST))
+		goto out;
+	crypt_parent_digest(cipher, len, raw, st.st_size, d->digest);
+	cs = crypt_stream_open_read(d->ctx, fd, MANIFEST);
+	if (!cs)
+		goto out;
+	size = crypt_stream_size(cs);
+	d->manifest = xmalloc(size + 2);
+	if (d->manifest && crypt_stream_read(cs, d->manifest + 1, size) == size) {
+		d->manifest[0] = '\n';
+		d->manifest[size + 1] = '\0';
+		ret = 0;
+	}
+out:
+	crypt_stream_free(cs);
+	xfree(raw);
 	close(fd);
 	return ret;
 }
 
 /*
- * Dump: the names of the images this process sealed, so that the manifest
- * need not open them again; an image sealed elsewhere (by a helper
- * process) is still found by its magic.
+ * Dump: the names of the images this dump wrote, for the manifest, in a
+ * shared mapping: a helper process that dumps pages (System V shared
+ * memory, from inside the IPC namespace) adds its own.  The dump and its
+ * helpers never write at the same time.
  */
-static char **sealed;
-static size_t nr_sealed, max_sealed;
+#define WRITTEN_MAX (16 << 20)
 
-static void note_sealed(const char *name)
+static struct {
+	size_t len;
+	bool overflow;
+	char names[];
+} *written;
+
+static void note_written(const char *name)
 {
-	char **n;
+	size_t len = strlen(name) + 1;
 
-	if (nr_sealed == max_sealed) {
-		n = xrealloc(sealed, (max_sealed * 2 + 64) * sizeof(*n));
-		if (!n)
-			return;
-		sealed = n;
-		max_sealed = max_sealed * 2 + 64;
+	if (!written)
+		return;
+	if (written->len + len > WRITTEN_MAX - sizeof(*written)) {
+		written->overflow = true;
+		return;
 	}
-	sealed[nr_sealed] = xstrdup(name);
-	if (sealed[nr_sealed])
-		nr_sealed++;
-}
-
-static void forget_sealed(void)
-{
-	while (nr_sealed)
-		xfree(sealed[--nr_sealed]);
-	xfree(sealed);
-	sealed = NULL;
-	max_sealed = 0;
+	memcpy(written->names + written->len, name, len);
+	written->len += len;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -207,52 +274,43 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool is_sealed(int dfd, const char *name)
-{
-	char magic[CRYPT_MAGIC_LEN] = {};
-	const char *key = name;
-	int fd;
-
-	if (bsearch(&key, sealed, nr_sealed, sizeof(*sealed), cmp_names))
-		return true;
-	fd = openat(dfd, name, O_RDONLY);
-	if (fd < 0 || pread(fd, magic, sizeof(magic), 0) < 0)
-		pr_warn("%s: can't read\n", name);
-	close_safe(&fd);
-	return !memcmp(magic, "CRIUSEAL", sizeof(magic)) || !strncmp(name, "pages-", 6);
-}
-
+/* The manifest: every name the dump wrote, once */
 static int write_manifest(int dfd, struct crypt_ctx *ctx)
 {
 	struct crypt_stream *cs = NULL;
-	struct dirent *de;
+	size_t nr = 0, i, off;
+	char **names = NULL;
 	int fd = -1, ret = -1;
-	DIR *dir;
 
-	dir = fdopendir(dup(dfd));
-	if (!dir) {
-		pr_perror("Can't list the images directory");
+	if (written->overflow) {
+		pr_err("%s: too many images to list\n", MANIFEST);
 		return -1;
 	}
+	for (off = 0; off < written->len; off += strlen(written->names + off) + 1)
+		nr++;
+	names = xmalloc((nr + 1) * sizeof(*names));
+	if (!names)
+		return -1;
+	for (i = 0, off = 0; off < written->len; off += strlen(written->names + off) + 1)
+		names[i++] = written->names + off;
+	qsort(names, nr, sizeof(*names), cmp_names);
+
 	fd = openat(dfd, MANIFEST, O_WRONLY | O_CREAT | O_TRUNC, CR_FD_PERM);
 	if (fd < 0 || !(cs = crypt_stream_open_write(ctx, fd, MANIFEST)))
 		goto out;
-	qsort(sealed, nr_sealed, sizeof(*sealed), cmp_names);
-	while ((de = readdir(dir))) {
-		if (de->d_type != DT_REG || !strcmp(de->d_name, MANIFEST))
+	for (i = 0; i < nr; i++) {
+		if (i && !strcmp(names[i], names[i - 1]))
 			continue;
-		if (is_sealed(dfd, de->d_name) &&
-		    (crypt_stream_write(cs, de->d_name, strlen(de->d_name)) || crypt_stream_write(cs, "\n", 1)))
+		if (crypt_stream_write(cs, names[i], strlen(names[i])) || crypt_stream_write(cs, "\n", 1))
 			goto out;
 	}
 	ret = crypt_stream_close_write(cs);
 out:
-	forget_sealed();
 	if (ret)
 		pr_err("Can't write %s\n", MANIFEST);
 	crypt_stream_free(cs);
 	close_safe(&fd);
-	closedir(dir);
+	xfree(names);
 	return ret;
 }
 
@@ -268,7 +326,7 @@ static struct crypt_stream *tags_writer(int dfd, struct crypt_dir *d)
 	}
 	d->tags_out = crypt_stream_open_write(d->ctx, d->tags_fd, CRYPT_TAGS_IMG);
 	if (d->tags_out)
-		note_sealed(CRYPT_TAGS_IMG);
+		note_written(CRYPT_TAGS_IMG);
 	return d->tags_out;
 }
 
@@ -372,14 +430,17 @@ out:
 static int load_tags_image(int dfd, struct crypt_dir *d, struct crypt_tagset **ts, const char *name)
 {
 	struct crypt_stream *cs;
+	struct stat st;
 	int fd, ret = -1;
 
-	fd = openat(dfd, name, O_RDONLY);
+	if (!in_manifest(d->manifest, name)) {
+		pr_err("%s: not listed in %s (not written by this dump)\n", name, MANIFEST);
+		return -1;
+	}
+	fd = open_regular(dfd, name, &st);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			pr_err("%s: missing from the checkpoint (removed)\n", name);
-		else
-			pr_perror("%s: can't open", name);
 		return -1;
 	}
 	cs = crypt_stream_open_read(d->ctx, fd, name);
@@ -419,78 +480,186 @@ err:
 	return -1;
 }
 
-/*
- * The parent checkpoint (of a pre-dump chain) of an encrypted one: it must
- * be encrypted too, since it holds pages of the child, which a restore
- * would read unauthenticated and a dump would leave in the clear.  A
- * restore loads it with its child, before criu forks; else every task that
- * reads pages would unwrap the parent's key (an RSA decryption) and read
- * its tags again.
- */
-static int load_parent(int dfd)
+static bool is_encrypted(int dfd)
 {
-	char name[PATH_MAX + 16];
-	struct crypt_dir *d;
-	int pfd, ret;
+	struct stat st;
+
+	return !fstatat(dfd, CRYPT_CIPHER_IMG, &st, AT_SYMLINK_NOFOLLOW);
+}
+
+/*
+ * The parent checkpoint (of a pre-dump chain) of the one in dfd, whose
+ * cipher.img is ce (NULL: a plain one), is the one it was dumped against:
+ * a checkpoint takes pages from its parent, so a parent swapped for
+ * another (an older level, another process's) would restore memory that
+ * was never dumped.  An encrypted checkpoint records a digest of its
+ * parent, which must be encrypted too (else its pages would be read
+ * unauthenticated); a plain one can't vouch for an encrypted parent.
+ * The walk goes on to the parent's own parent.  A restore loads the
+ * parents with the child, before criu forks: else every task that reads
+ * pages would unwrap the parent's key (an RSA decryption) again.
+ */
+static int check_parent(int dfd, const char *dir, const CipherEntry *ce)
+{
+	char pdir[PATH_MAX];
+	struct crypt_dir *p;
+	int pfd, ret = -1;
 
 	if (open_parent(dfd, &pfd))
 		return -1;
-	if (pfd < 0)
-		return 0;
-	/* a directory loaded already ends the walk, should the links loop */
-	ret = dir_lookup(pfd, &d);
-	if (!ret && !d->ctx) {
-		cipher_img_name(pfd, name, sizeof(name));
-		pr_err("%s: missing: the parent of an encrypted checkpoint is a plain one\n", name);
-		ret = -1;
+	if (pfd < 0) {
+		if (!ce || !ce->has_parent)
+			return 0;
+		pr_err("%s/%s: dumped against a parent, but %s has no parent link\n", dir, CRYPT_CIPHER_IMG, dir);
+		return -1;
+	}
+	dir_name(pfd, pdir, sizeof(pdir));
+	if (!ce) {
+		if (is_encrypted(pfd))
+			pr_err("%s: a plain checkpoint whose parent %s is encrypted\n", dir, pdir);
+		else
+			ret = dir_lookup(pfd, &p);
+	} else if (!ce->has_parent) {
+		pr_err("%s/%s: has a parent link (%s) but records no parent\n", dir, CRYPT_CIPHER_IMG, pdir);
+	} else if (!is_encrypted(pfd)) {
+		pr_err("%s/%s: missing: the parent of the encrypted checkpoint %s is a plain one\n", pdir,
+		       CRYPT_CIPHER_IMG, dir);
+	} else if (!dir_lookup(pfd, &p)) {
+		if (memcmp(p->digest, ce->parent.data, CRYPT_HASH_LEN))
+			pr_err("%s/%s: the parent %s is not the checkpoint %s was dumped against\n", dir,
+			       CRYPT_CIPHER_IMG, pdir, dir);
+		else
+			ret = 0;
 	}
 	close(pfd);
 	return ret;
 }
 
-static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
+/* cipher.img of the directory dfd (named dir): its keys, its entry */
+static struct crypt_ctx *open_cipher(int dfd, const char *dir, CipherEntry **ce, uint8_t **raw, size_t *len)
 {
 	char name[PATH_MAX + 16];
+	struct crypt_ctx *ctx;
+	struct stat st;
+	int fd;
+
+	snprintf(name, sizeof(name), "%s/%s", dir, CRYPT_CIPHER_IMG);
+	fd = open_regular(dfd, CRYPT_CIPHER_IMG, &st);
+	if (fd < 0)
+		return NULL;
+	if (st.st_size > CRYPT_CIPHER_MAX) {
+		pr_err("%s: malformed (%lld bytes)\n", name, (long long)st.st_size);
+		close(fd);
+		return NULL;
+	}
+	*len = st.st_size;
+	*raw = xmalloc(*len + 1);
+	if (!*raw || read_whole(fd, *raw, *len, name)) {
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	*ce = crypt_cipher_parse(*raw, *len, name);
+	if (!*ce || crypt_init())
+		return NULL;
+	ctx = crypt_ctx_open(*ce, key_path(), name);
+	if (ctx && warm_up(ctx)) {
+		crypt_ctx_free(ctx);
+		return NULL;
+	}
+	if (ctx)
+		pr_info("%s: an encrypted checkpoint\n", name);
+	return ctx;
+}
+
+static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
+{
 	struct crypt_ctx *ctx = NULL;
 	CipherEntry *ce = NULL;
-	struct cr_img *img;
-	int r;
+	char dir[PATH_MAX];
+	uint8_t *raw = NULL;
+	struct crypt_dir *d;
+	size_t len = 0;
+	int r = -1;
 
-	img = open_image_at(dfd, CR_FD_CIPHER, O_RSTR);
-	if (!img)
-		return -1;
-	if (!empty_image(img)) {
-		cipher_img_name(dfd, name, sizeof(name));
-		r = pb_read_one(img, &ce, PB_CIPHER);
-		close_image(img);
-		if (r < 0) {
-			pr_err("%s: can't read\n", name);
-			return -1;
-		}
-		if (crypt_init() == 0)
-			ctx = crypt_ctx_open(ce, key_path(), name);
-		cipher_entry__free_unpacked(ce, NULL);
+	dir_name(dfd, dir, sizeof(dir));
+	if (is_encrypted(dfd)) {
+		ctx = open_cipher(dfd, dir, &ce, &raw, &len);
 		if (!ctx)
-			return -1;
-		if (warm_up(ctx)) {
-			crypt_ctx_free(ctx);
-			return -1;
-		}
-		pr_info("%s: an encrypted checkpoint\n", name);
-	} else
-		close_image(img);
-
-	*ret = add_dir(st, ctx);
-	if (!*ret) {
-		crypt_ctx_free(ctx);
-		return -1;
+			goto out;
+	} else if (opts.encrypt && opts.mode != CR_DUMP && opts.mode != CR_PRE_DUMP) {
+		pr_err("%s: not an encrypted checkpoint (no %s), and --encrypt asks for one\n", dir, CRYPT_CIPHER_IMG);
+		goto out;
 	}
-	if (ctx && read_manifest(dfd, *ret))
+
+	d = add_dir(st, ctx);
+	if (!d) {
+		crypt_ctx_free(ctx);
+		goto out;
+	}
+	d->walking = true;
+	r = (ctx && read_manifest(dfd, d, raw, len)) || check_parent(dfd, dir, ce) ||
+	    /* restore: here, before criu forks, rather than once in every task */
+	    (ctx && opts.mode == CR_RESTORE && load_tags(dfd, d));
+	d->walking = false;
+	if (r) {
+		del_dir(d);
+		r = -1;
+	} else
+		*ret = d;
+out:
+	if (ce)
+		cipher_entry__free_unpacked(ce, NULL);
+	xfree(raw);
+	return r;
+}
+
+/* Dump: the mapping where the dump and its helpers note the images they write */
+static int written_init(void)
+{
+	if (written) {
+		written->len = 0;
+		written->overflow = false;
+		return 0;
+	}
+	written = mmap(NULL, WRITTEN_MAX, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (written != MAP_FAILED)
+		return 0;
+	written = NULL;
+	pr_perror("Can't map the list of written images");
+	return -1;
+}
+
+/*
+ * Dump: the parent this checkpoint is dumped against, if any: what it
+ * records of it (the digest), or NULL; a plain dump refuses an encrypted
+ * parent.
+ */
+static int dump_parent(int dfd, struct crypt_dir **pd)
+{
+	char dir[PATH_MAX], pdir[PATH_MAX];
+	int pfd, ret = 0;
+
+	*pd = NULL;
+	if (open_parent(dfd, &pfd))
 		return -1;
-	/* restore: here, before criu forks, rather than once in every task */
-	if (ctx && opts.mode == CR_RESTORE && (load_tags(dfd, *ret) || load_parent(dfd)))
-		return -1;
-	return 0;
+	if (pfd < 0)
+		return 0;
+	dir_name(pfd, pdir, sizeof(pdir));
+	if (!opts.encrypt) {
+		if (is_encrypted(pfd)) {
+			dir_name(dfd, dir, sizeof(dir));
+			pr_err("%s: a plain checkpoint whose parent %s is encrypted\n", dir, pdir);
+			ret = -1;
+		}
+	} else if (!is_encrypted(pfd)) {
+		pr_err("%s/%s: missing: the parent of an encrypted checkpoint is a plain one\n", pdir,
+		       CRYPT_CIPHER_IMG);
+		ret = -1;
+	} else if (crypt_init() || dir_lookup(pfd, pd))
+		ret = -1;
+	close(pfd);
+	return ret;
 }
 
 /*
@@ -501,6 +670,7 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 int crypt_dump_init(void)
 {
 	int dfd = get_service_fd(IMG_FD_OFF);
+	struct crypt_dir *parent;
 	struct crypt_ctx *ctx;
 	struct cr_img *img;
 	CipherEntry ce;
@@ -511,7 +681,6 @@ int crypt_dump_init(void)
 		pr_perror("Can't stat the images directory");
 		return -1;
 	}
-	forget_sealed();
 	dump_pid = getpid();
 	dump_dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
 	if (dump_dfd < 0) {
@@ -524,6 +693,8 @@ int crypt_dump_init(void)
 			pr_perror("Can't remove a stale %s or %s", CRYPT_CIPHER_IMG, MANIFEST);
 			return -1;
 		}
+		if (dump_parent(dfd, &parent))
+			return -1;
 		return add_dir(&st, NULL) ? 0 : -1;
 	}
 
@@ -531,9 +702,9 @@ int crypt_dump_init(void)
 		pr_err("--encrypt does not work with --%s yet\n", opts.stream ? "stream" : "page-server");
 		return -1;
 	}
-	if (crypt_init() || load_parent(dfd))
+	if (crypt_init() || written_init() || dump_parent(dfd, &parent))
 		return -1;
-	ctx = crypt_ctx_new(cert_path(), &ce);
+	ctx = crypt_ctx_new(cert_path(), parent ? parent->digest : NULL, &ce);
 	if (!ctx)
 		return -1;
 	img = open_image_at(dfd, CR_FD_CIPHER, O_DUMP);
@@ -546,7 +717,7 @@ int crypt_dump_init(void)
 		crypt_ctx_free(ctx);
 		return -1;
 	}
-	pr_info("Encrypting the checkpoint for %s\n", cert_path());
+	pr_info("Encrypting the checkpoint for %s%s\n", cert_path(), parent ? ", bound to its parent" : "");
 	return 0;
 }
 
@@ -587,8 +758,9 @@ static struct crypt_stream *own_tags_writer(struct crypt_file *cf, struct crypt_
 		pr_perror("%s: can't open", name);
 		return NULL;
 	}
-	/* the manifest finds it by its magic */
 	cf->cs = crypt_stream_open_write(d->ctx, cf->tags_fd, name);
+	if (cf->cs)
+		note_written(name);
 	return cf->cs;
 }
 
@@ -675,6 +847,29 @@ static int check_plain(int fd, int flags, const char *path)
 	return -1;
 }
 
+/*
+ * Restore: only what the dump wrote is read: a regular file the manifest
+ * lists (a FIFO, a device or a symlink planted in its place is refused).
+ */
+static int check_listed(int dfd, int fd, const struct crypt_dir *d, const char *path)
+{
+	struct stat st, lst;
+
+	if (fstat(fd, &st) || fstatat(dfd, path, &lst, AT_SYMLINK_NOFOLLOW)) {
+		pr_perror("%s: can't stat", path);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || !S_ISREG(lst.st_mode)) {
+		pr_err("%s: not a regular file\n", path);
+		return -1;
+	}
+	if (d->manifest && !in_manifest(d->manifest, path)) {
+		pr_err("%s: not listed in %s (not written by this dump)\n", path, MANIFEST);
+		return -1;
+	}
+	return 0;
+}
+
 /* Called by do_open_image() for every image it opened (fd in img). */
 int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path)
 {
@@ -691,6 +886,8 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	ctx = d->ctx;
 	if (!ctx)
 		return check_plain(img->_x.fd, flags, path);
+	if ((flags & O_ACCMODE) != O_WRONLY && check_listed(dfd, img->_x.fd, d, path))
+		return -1;
 
 	cf = xzalloc(sizeof(*cf));
 	if (!cf)
@@ -716,7 +913,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 		}
 	}
 	if (cf->writing)
-		note_sealed(path);
+		note_written(path);
 	img->_x.cf = cf;
 	return 0;
 }

@@ -24,6 +24,7 @@
 #include <sodium/utils.h>
 
 #include "log.h"
+#include "magic.h"
 #include "common/compiler.h"
 #include "common/xmalloc.h"
 #include "crypt.h"
@@ -151,10 +152,13 @@ static int random_bytes(void *buf, size_t len)
 	return ret < 0 ? -1 : 0;
 }
 
-static void nettle_random(void *ctx, size_t len, uint8_t *dst)
+/* RSA blinding: a failure is remembered in *failed, and the unwrap fails */
+static void nettle_random(void *failed, size_t len, uint8_t *dst)
 {
-	if (gnutls_rnd(GNUTLS_RND_NONCE, dst, len) < 0)
-		memset(dst, 0x5a, len); /* blinding only: never reached in practice */
+	if (gnutls_rnd(GNUTLS_RND_NONCE, dst, len) < 0) {
+		crypt_wipe(dst, len);
+		*(bool *)failed = true;
+	}
 }
 
 /* Read a PEM (or DER) file; d->data is gnutls_free()'d by the caller. */
@@ -363,6 +367,7 @@ int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_privat
 {
 	size_t k = pub->size, db_len = k - HLEN - 1, i, idx = 0;
 	unsigned int bad, found = 0;
+	bool no_random = false;
 	uint8_t em[k], *db = em + 1 + HLEN;
 	int ret = -1;
 	mpz_t x;
@@ -372,7 +377,11 @@ int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_privat
 
 	mpz_init(x);
 	nettle_mpz_set_str_256_u(x, in_len, in);
-	if (mpz_cmp(x, pub->n) >= 0 || !rsa_compute_root_tr(pub, priv, NULL, nettle_random, x, x)) {
+	if (mpz_cmp(x, pub->n) >= 0 || !rsa_compute_root_tr(pub, priv, &no_random, nettle_random, x, x) ||
+	    no_random) {
+		if (no_random)
+			pr_err("No random bytes for RSA blinding\n");
+		mpz_set_ui(x, 0);
 		mpz_clear(x);
 		return -1;
 	}
@@ -478,6 +487,8 @@ static void header_mac(const struct crypt_ctx *ctx, const CipherEntry *ce, uint8
 	mac_field(&h, ce->pages, strlen(ce->pages));
 	mac_field(&h, ce->recipient.data, ce->recipient.len);
 	mac_field(&h, ce->wrapped_key.data, ce->wrapped_key.len);
+	if (ce->has_parent)
+		mac_field(&h, ce->parent.data, ce->parent.len);
 	hmac_sha256_digest(&h, CRYPT_HASH_LEN, mac);
 	crypt_wipe(&h, sizeof(h));
 	crypt_wipe(key, sizeof(key));
@@ -487,7 +498,7 @@ static void header_mac(const struct crypt_ctx *ctx, const CipherEntry *ce, uint8
  * A new checkpoint key for the recipient of cert_path.  Fills ce (its
  * byte fields are xmalloc()'d; free them with crypt_entry_free()).
  */
-struct crypt_ctx *crypt_ctx_new(const char *cert_path, CipherEntry *ce)
+struct crypt_ctx *crypt_ctx_new(const char *cert_path, const uint8_t *parent, CipherEntry *ce)
 {
 	struct crypt_ctx *ctx = NULL;
 	uint8_t key[CRYPT_KEY_LEN];
@@ -506,6 +517,13 @@ struct crypt_ctx *crypt_ctx_new(const char *cert_path, CipherEntry *ce)
 	ce->mac.data = xmalloc(CRYPT_HASH_LEN);
 	if (!ctx || !ce->wrapped_key.data || !ce->id.data || !ce->mac.data)
 		goto err;
+	if (parent) {
+		ce->parent.data = xmemdup(parent, CRYPT_HASH_LEN);
+		if (!ce->parent.data)
+			goto err;
+		ce->parent.len = CRYPT_HASH_LEN;
+		ce->has_parent = true;
+	}
 	if (random_bytes(key, sizeof(key)) || random_bytes(ctx->id, sizeof(ctx->id)))
 		goto err;
 	if (crypt_oaep_encrypt(&pub, key, sizeof(key), ce->wrapped_key.data))
@@ -538,7 +556,8 @@ void crypt_entry_free(CipherEntry *ce)
 	xfree(ce->wrapped_key.data);
 	xfree(ce->id.data);
 	xfree(ce->mac.data);
-	ce->recipient.data = ce->wrapped_key.data = ce->id.data = ce->mac.data = NULL;
+	xfree(ce->parent.data);
+	ce->recipient.data = ce->wrapped_key.data = ce->id.data = ce->mac.data = ce->parent.data = NULL;
 }
 
 static bool alg_is(const char *img, const char *what, const char *have, const char *want)
@@ -566,7 +585,8 @@ struct crypt_ctx *crypt_ctx_open(const CipherEntry *ce, const char *key_path, co
 	    !alg_is(img, "stream", ce->stream, CRYPT_STREAM_ALG) ||
 	    !alg_is(img, "page", ce->pages, CRYPT_PAGES_ALG))
 		return NULL;
-	if (ce->id.len != CRYPT_ID_LEN || ce->recipient.len != CRYPT_HASH_LEN || ce->mac.len != CRYPT_HASH_LEN) {
+	if (ce->id.len != CRYPT_ID_LEN || ce->recipient.len != CRYPT_HASH_LEN || ce->mac.len != CRYPT_HASH_LEN ||
+	    (ce->has_parent && ce->parent.len != CRYPT_HASH_LEN)) {
 		pr_err("%s: malformed\n", img);
 		return NULL;
 	}
@@ -601,6 +621,56 @@ out:
 	rsa_private_key_clear(&priv);
 	rsa_public_key_clear(&pub);
 	return ctx;
+}
+
+/*
+ * cipher.img as a file: the image magics, one entry size, one cipher_entry.
+ * It is read before anything is authenticated, so every length is checked
+ * against what was read.
+ */
+CipherEntry *crypt_cipher_parse(const uint8_t *buf, size_t len, const char *img)
+{
+	uint32_t magic[2] = { IMG_COMMON_MAGIC, CIPHER_MAGIC }, size;
+	CipherEntry *ce;
+
+	if (len < sizeof(magic) + sizeof(size) || memcmp(buf, magic, sizeof(magic))) {
+		pr_err("%s: not a cipher.img (bad magic)\n", img);
+		return NULL;
+	}
+	memcpy(&size, buf + sizeof(magic), sizeof(size));
+	if (size != len - sizeof(magic) - sizeof(size)) {
+		pr_err("%s: malformed (an entry of %u bytes in %zu)\n", img, size, len);
+		return NULL;
+	}
+	ce = cipher_entry__unpack(NULL, size, buf + sizeof(magic) + sizeof(size));
+	if (!ce)
+		pr_err("%s: malformed (not a cipher entry)\n", img);
+	return ce;
+}
+
+/*
+ * What a child checkpoint records of its parent: a digest of the parent's
+ * cipher.img (its key and id) and manifest (its images).
+ */
+void crypt_parent_digest(const uint8_t *cipher, size_t cipher_len, const uint8_t *manifest, size_t manifest_len,
+			 uint8_t *digest)
+{
+	static const char label[] = "criu-encrypt v1 parent";
+	struct sha256_ctx h;
+	uint8_t be[8];
+	int i;
+
+	sha256_init(&h);
+	sha256_update(&h, sizeof(label), (const uint8_t *)label); /* its 0x00 too */
+	for (i = 0; i < 8; i++)
+		be[i] = (uint64_t)cipher_len >> (56 - 8 * i);
+	sha256_update(&h, sizeof(be), be);
+	sha256_update(&h, cipher_len, cipher);
+	for (i = 0; i < 8; i++)
+		be[i] = (uint64_t)manifest_len >> (56 - 8 * i);
+	sha256_update(&h, sizeof(be), be);
+	sha256_update(&h, manifest_len, manifest);
+	sha256_digest(&h, CRYPT_HASH_LEN, digest);
 }
 
 void crypt_ctx_free(struct crypt_ctx *ctx)

@@ -37,6 +37,7 @@
 #define CRYPT_CIPHER_IMG "cipher.img"
 #define CRYPT_TAGS_IMG	 "pagetags.img"
 #define CRYPT_MIN_RSA	 2048
+#define CRYPT_CIPHER_MAX (64 << 10) /* cipher.img */
 
 /* the stream (crypt-stream.c) */
 #define CRYPT_CHUNK	(64 << 10)
@@ -56,7 +57,10 @@ struct crypt_ctx {
 };
 
 /* crypt-key.c */
-extern struct crypt_ctx *crypt_ctx_new(const char *cert_path, struct CipherEntry *ce);
+extern struct crypt_ctx *crypt_ctx_new(const char *cert_path, const uint8_t *parent, struct CipherEntry *ce);
+extern struct CipherEntry *crypt_cipher_parse(const uint8_t *buf, size_t len, const char *img);
+extern void crypt_parent_digest(const uint8_t *cipher, size_t cipher_len, const uint8_t *manifest,
+				size_t manifest_len, uint8_t *digest);
 extern struct crypt_ctx *crypt_ctx_open(const struct CipherEntry *ce, const char *key_path, const char *img);
 extern void crypt_ctx_key(struct crypt_ctx *ctx, const uint8_t *key);
 extern void crypt_ctx_free(struct crypt_ctx *ctx);

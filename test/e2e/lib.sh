@@ -126,13 +126,14 @@ check_restored() {
 	wait_for "! kill -0 $rpid 2>/dev/null" 10
 }
 
-# check_refused NAME DIR KEY PATTERN COUNT: restoring DIR with KEY fails
-# with an error matching PATTERN, and the command COUNT (the number of the
-# workload's processes) says the same after as before.
+# check_refused NAME DIR KEY PATTERN COUNT [ARGS...]: restoring DIR with KEY
+# (and ARGS) fails with an error matching PATTERN, and the command COUNT
+# (the number of the workload's processes) says the same after as before.
 check_refused() {
 	local name=$1 dir=$2 key=$3 pattern=$4 count=$5 before
+	shift 5
 	before=$($count)
-	if criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$key" --pidfile "$dir/restored.pid"; then
+	if criu_t restore -D "$dir" -d -o restore.log -v4 --tls-key "$key" --pidfile "$dir/restored.pid" "$@"; then
 		track_pid "$(cat "$dir/restored.pid")"
 		not_ok "$name: restored"
 		return

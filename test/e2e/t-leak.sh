@@ -37,6 +37,8 @@ if criu_t restore -D "$tmp/enc" -d -o restore.log -v4 --tls-key "$pki/key.pem" -
 	wait_for '[ "$(ticks)" -gt $((n + 3)) ]' 10
 	check "leak: after restore, every copy is intact ($(last))" grep -q " 11 of 11 " <<<"$(last)"
 	check "leak: ... and the child's copy too" test "$(grep '^child' "$tmp/log" | tail -n 1)" = "child: copy intact"
+	enc=$(holders "$tmp/enc")
+	check "leak: ... and the restore's -v4 log has no secret either${enc:+ (found in $enc)}" test -z "$enc"
 else
 	not_ok "leak: restore"
 	show_log_errors "$tmp/enc/restore.log"

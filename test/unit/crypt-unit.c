@@ -626,7 +626,7 @@ static void page_tests(void)
 static int cmd_new(const char *cert)
 {
 	CipherEntry ce;
-	struct crypt_ctx *ctx = crypt_ctx_new(cert, &ce);
+	struct crypt_ctx *ctx = crypt_ctx_new(cert, NULL, &ce);
 	uint8_t key[32], nonce[CRYPT_NONCE_LEN + 10] = {};
 
 	if (!ctx)
