@@ -152,11 +152,15 @@ static int random_bytes(void *buf, size_t len)
 	return ret < 0 ? -1 : 0;
 }
 
-/* RSA blinding: a failure is remembered in *failed, and the unwrap fails */
+/*
+ * RSA blinding: a failure is remembered in *failed, and the unwrap fails.
+ * Nettle draws until the blinding factor is invertible, so what it gets
+ * then must not be zeros: it would never return.
+ */
 static void nettle_random(void *failed, size_t len, uint8_t *dst)
 {
 	if (gnutls_rnd(GNUTLS_RND_NONCE, dst, len) < 0) {
-		crypt_wipe(dst, len);
+		memset(dst, 0xff, len);
 		*(bool *)failed = true;
 	}
 }
@@ -375,9 +379,11 @@ int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_privat
 	if (in_len != k || k < 2 * HLEN + 2)
 		return -1;
 
+	/* no private key operation at all without randomness for its blinding */
+	nettle_random(&no_random, 1, em);
 	mpz_init(x);
 	nettle_mpz_set_str_256_u(x, in_len, in);
-	if (mpz_cmp(x, pub->n) >= 0 || !rsa_compute_root_tr(pub, priv, &no_random, nettle_random, x, x) ||
+	if (no_random || mpz_cmp(x, pub->n) >= 0 || !rsa_compute_root_tr(pub, priv, &no_random, nettle_random, x, x) ||
 	    no_random) {
 		if (no_random)
 			pr_err("No random bytes for RSA blinding\n");
