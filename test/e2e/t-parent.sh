@@ -138,6 +138,20 @@ check_refused "parent: restore --encrypt of a plain checkpoint" "$tmp/q" "$pki/k
 echo encrypt >"$tmp/policy.conf"
 check_refused "parent: restore of a plain checkpoint with 'encrypt' in a configuration file" "$tmp/q" \
 	"$pki/key.pem" "q: not an encrypted checkpoint" instances --config "$tmp/policy.conf"
+# and the lazy-pages daemon, which reads the pages for a restore --lazy-pages
+variant lazy q
+before=$(instances)
+(criu_t lazy-pages -D "$tmp/lazy" -o lazy-pages.log -v4 --encrypt; echo $? >"$tmp/lazy/daemon.rc") &
+wait_for "test -S '$tmp/lazy/lazy-pages.socket' -o -e '$tmp/lazy/daemon.rc'" 10
+if criu_t restore -D "$tmp/lazy" -d -o restore.log -v4 --lazy-pages --pidfile "$tmp/lazy/pid"; then
+	track_pid "$(cat "$tmp/lazy/pid")"
+	not_ok "parent: lazy-pages --encrypt serves a plain checkpoint"
+else
+	wait_for "test -e '$tmp/lazy/daemon.rc'" 10
+	check "parent: lazy-pages --encrypt refuses a plain checkpoint ($(grep -m1 -o 'lazy: not an encrypted.*' "$tmp/lazy/lazy-pages.log"))" \
+		grep -q "lazy: not an encrypted checkpoint" "$tmp/lazy/lazy-pages.log"
+	check "parent: ... the restore fails, and no restored process is left" test "$(instances)" = "$before"
+fi
 before=$(last_tick)
 if criu_t restore -D "$tmp/b" -d -o restore.log -v4 "${k[@]}" --encrypt --pidfile "$tmp/b/pid"; then
 	track_pid "$(cat "$tmp/b/pid")"
