@@ -64,6 +64,7 @@ struct page_writer {
 	char *name;
 	uint8_t salt[CRYPT_NONCE_LEN];
 	bool worker, stop;
+	bool failed; /* a write failed (and said so): the image is lost */
 	int err;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -202,6 +203,8 @@ static int write_batch(struct page_writer *pw)
 	unsigned long part;
 	int err;
 
+	if (pw->failed)
+		return -1;
 	pthread_mutex_lock(&pw->lock);
 	while (b->units) {
 		/* oldest first: a unit of b, or a later one while the worker seals b's last */
@@ -218,7 +221,8 @@ static int write_batch(struct page_writer *pw)
 		return -1;
 	}
 	if (write_all(pw->fd, b->buf, len) != len) {
-		pr_perror("Can't write pages");
+		pr_perror("%s: can't write pages %" PRIu64 "-%" PRIu64, pw->name, b->first, b->first + b->nr - 1);
+		pw->failed = true;
 		return -1;
 	}
 	if (crypt_tags_record(pw->tags, pw->name, pw->salt, b->tags, b->nr))
@@ -262,6 +266,8 @@ int crypt_page_writer_add(struct page_writer *pw, int p, unsigned long len)
 /* At the close of a page image written: the batches still in the ring */
 int crypt_page_writer_flush(struct page_writer *pw)
 {
+	if (pw->failed)
+		return -1;
 	if (pw->b[pw->queued % NR_BATCHES].nr)
 		queue_batch(pw, true);
 	while (pw->written < pw->queued)

@@ -39,6 +39,7 @@ struct crypt_stream {
 	int fd;
 	bool writing;
 	bool done;	    /* read: the last chunk was read; write: closed */
+	bool failed;	    /* write: a write failed, and said so */
 	uint64_t chunk;	    /* index of the next chunk */
 	uint64_t nr_chunks; /* read: chunks in the file */
 	off_t size;	    /* read: size of the file */
@@ -154,7 +155,7 @@ struct crypt_stream *crypt_stream_open_write(const struct crypt_ctx *ctx, int fd
 }
 
 /* Write sealed chunks; the first one goes out with the header, in one write for most images. */
-static int write_out(struct crypt_stream *s, const uint8_t *buf, size_t len)
+static int write_chunks(struct crypt_stream *s, const uint8_t *buf, size_t len)
 {
 	struct iovec iov[2] = { { s->hdr, CRYPT_HDR_LEN }, { (void *)buf, len } };
 	ssize_t ret;
@@ -174,6 +175,18 @@ static int write_out(struct crypt_stream *s, const uint8_t *buf, size_t len)
 		return -1;
 	ret = ret < CRYPT_HDR_LEN ? 0 : ret - CRYPT_HDR_LEN;
 	return write_all(s->fd, buf + ret, len - ret, s->name);
+}
+
+/* The same, once: after a failure the image is lost, and the error was told */
+static int write_out(struct crypt_stream *s, const uint8_t *buf, size_t len)
+{
+	if (s->failed)
+		return -1;
+	if (write_chunks(s, buf, len)) {
+		s->failed = true;
+		return -1;
+	}
+	return 0;
 }
 
 /* Seal n bytes of plaintext at src (s->buf itself, or not) into s->buf and write them out. */
