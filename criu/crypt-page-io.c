@@ -383,8 +383,8 @@ ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov
 
 			if ((off + done) % CRYPT_PAGE_SIZE || n % CRYPT_PAGE_SIZE ||
 			    first + n / CRYPT_PAGE_SIZE > pr->nr) {
-				pr_err("Pages %#zx bytes at %#llx are not whole pages of the image, or have no tags\n",
-				       n, (unsigned long long)(off + done));
+				pr_err("%s: %#zx bytes at %#llx are not whole pages of the image, or have no tags\n",
+				       crypt_pages_name(pr->pages), n, (unsigned long long)(off + done));
 				return -1;
 			}
 			if (read_pages(pr, dst, first, n / CRYPT_PAGE_SIZE))

@@ -40,6 +40,11 @@ void crypt_pages_free(struct crypt_pages *cp)
 	xfree(cp);
 }
 
+const char *crypt_pages_name(const struct crypt_pages *cp)
+{
+	return cp->name;
+}
+
 /* The keys of the page image name, whose random salt is salt. */
 struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt)
 {

@@ -105,6 +105,7 @@ extern int crypt_pages_seal_quiet(struct crypt_pages *cp, uint64_t first, void *
 extern int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
 			    const uint8_t *tags);
 extern void crypt_pages_free(struct crypt_pages *cp);
+extern const char *crypt_pages_name(const struct crypt_pages *cp);
 
 /* crypt-page-io.c */
 struct page_writer;
