@@ -653,8 +653,9 @@ static int dump_parent(int dfd, struct crypt_dir **pd)
 			ret = -1;
 		}
 	} else if (!is_encrypted(pfd)) {
-		pr_err("%s/%s: missing: the parent of an encrypted checkpoint is a plain one\n", pdir,
-		       CRYPT_CIPHER_IMG);
+		dir_name(dfd, dir, sizeof(dir));
+		pr_err("%s/%s: missing: the parent of the encrypted checkpoint %s is a plain one\n", pdir,
+		       CRYPT_CIPHER_IMG, dir);
 		ret = -1;
 	} else if (crypt_init() || dir_lookup(pfd, pd))
 		ret = -1;

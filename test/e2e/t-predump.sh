@@ -1,13 +1,17 @@
-# Iterative dumps with --encrypt: pre-dump, pre-dump on top of it, dump on
-# top of that, restore.  This machine's kernel has no soft-dirty tracking,
-# so the chain runs in a qemu guest (software emulation) booting Debian's
-# 6.1 kernel with an initramfs of busybox and the criu under test
-# (scripts/guest.sh); test/e2e/guest-init.sh does the guest's part and
-# reports its results, which count here as this test's.  Then the host
-# reads the chain the guest wrote with CRIT, the second decoder: the dump's
+# Iterative dumps with --encrypt: chains of 1, 2 and 3 pre-dumps, each on
+# top of the one before, and a dump on top of the last; each level bound to
+# its parent; restores; parent links swapped (an older level, another
+# process's checkpoint, none, a plain parent) and refused.  This machine's
+# kernel has no soft-dirty tracking, so the chains run in a qemu guest
+# (software emulation) booting Debian's 6.1 kernel with an initramfs of
+# busybox and the criu under test (scripts/guest.sh);
+# test/e2e/guest-init.sh does the guest's part and reports its results,
+# which count here as this test's.  Then the host reads the chains the
+# guest wrote with CRIT, the second decoder: each child's cipher.img records
+# the digest of its parent (computed here from the format), the dump's
 # pagemap leaves the clean pages to its parents, a page read through the
-# parent links is the workload's page, and the pages --auto-dedup punched
-# out of the parents are never read.
+# parent links is the workload's page, the pages --auto-dedup punched out of
+# the parents are never read, and the same swaps of parents are refused.
 . "$(dirname "$0")/lib.sh"
 e2e_setup predump
 keeper=$(e2e_cc page-keeper) || exit 1
@@ -25,7 +29,7 @@ fi
 secret=$(cat "$G/root/pki/secret")
 
 # the guest writes a tar of its images and logs to its disk
-truncate -s 256M "$tmp/out.img"
+truncate -s 512M "$tmp/out.img"
 timeout -k 5 900 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1536 -nographic -no-reboot \
 	-kernel "$G/vmlinuz" -initrd "$G/initrd.gz" -append "console=ttyS0 panic=-1 quiet" \
 	-drive "file=$tmp/out.img,format=raw,if=virtio" </dev/null 2>&1 | tr -d '\r' >"$tmp/console.log"
@@ -46,25 +50,70 @@ if ! tar -xf "$tmp/out.img" -C "$tmp/x"; then
 	exit 1
 fi
 img=$tmp/x/out/img
-[ "$T_FAILED" = 0 ] || grep -aE 'Error' "$img"/*/*.log | grep -vE 'tun:|veth|-95 reported' | tail -n 5 | sed 's/^/    # /'
+[ "$T_FAILED" = 0 ] || grep -aE 'Error' "$img"/*/*/*.log | grep -vE 'tun:|veth|-95 reported' | tail -n 5 | sed 's/^/    # /'
 k=(--tls-key "$pki/key.pem")
 
+# each level's cipher.img, as CRIT shows it, records the digest of its
+# parent (none for the first level), computed here from the format:
+# SHA-256("criu-encrypt v1 parent" 0x00 |C| C |P| P) over the parent's
+# cipher.img (C) and manifest.img (P), lengths as 8 bytes big-endian
+for d in d1/2 d2/3 d3/4 b/2; do
+	lv=${d##*/} c=${d%/*}
+	for l in $(seq 1 "$lv"); do
+		crit_t show "$img/$c/$l/cipher.img" "${k[@]}" >"$tmp/ce.json" 2>"$tmp/ce.err"
+		out=$(/usr/bin/python3 - "$tmp/ce.json" "$img/$c/$((l - 1))" "$l" <<'EOF' 2>&1
+import base64, binascii, hashlib, json, os, struct, sys
+try:
+    e = json.load(open(sys.argv[1]))["entries"][0]
+except Exception:
+    print("CRIT shows no entry")
+    sys.exit(1)
+rec = e.get("parent")
+if sys.argv[3] == "1":
+    print("records no parent" if rec is None else "records a parent, but has none")
+    sys.exit(rec is not None)
+if rec is None:
+    print("records no parent (fields: %s)" % " ".join(sorted(e)))
+    sys.exit(1)
+try:
+    rec = binascii.unhexlify(rec[2:] if rec.startswith("0x") else rec)
+except (binascii.Error, ValueError):
+    rec = base64.b64decode(rec)
+def blob(name):
+    b = open(os.path.join(sys.argv[2], name), "rb").read()
+    return struct.pack(">Q", len(b)) + b
+want = hashlib.sha256(b"criu-encrypt v1 parent\0" + blob("cipher.img") + blob("manifest.img")).digest()
+print("records its parent's digest" if rec == want else "records %s, not %s" % (rec.hex(), want.hex()))
+sys.exit(rec != want)
+EOF
+		)
+		check "predump: crit show $c/$l/cipher.img: $out" test $? = 0 || sed 's/^/    # /' "$tmp/ce.err" | head -n 3
+	done
+done
+
 # the dump's pagemap: which pages its parents hold, and the biggest run of them
-pm=$(crit_t show "$img/3/pagemap-1.img" "${k[@]}" 2>&1 | /usr/bin/python3 -c '
+crit_t show "$img/d2/3/pagemap-1.img" "${k[@]}" >"$tmp/pm.json" 2>"$tmp/pm.err"
+pm=$(/usr/bin/python3 -c '
 import json, sys
-e = json.load(sys.stdin)["entries"][1:]
+try:
+    e = json.load(open(sys.argv[1]))["entries"][1:]
+except Exception:
+    print("0 0")
+    sys.exit()
 par = [x for x in e if "PE_PARENT" in x["flags"]]
-big = max(par, key=lambda x: x["nr_pages"])
+big = max(par, key=lambda x: x["nr_pages"]) if par else {"vaddr": "0", "nr_pages": 0}
 print(sum(x["nr_pages"] for x in par), "%x" % (int(big["vaddr"], 16) + big["nr_pages"] // 2 * 4096))
-' 2>&1)
+' "$tmp/pm.json")
 read -r in_parent addr <<<"$pm"
-check "predump: crit show: the dump's pagemap-1.img leaves $in_parent pages to its parents" \
-	test "${in_parent:-0}" -ge 4000 2>/dev/null || echo "    # $pm"
+check "predump: crit show: the dump's pagemap-1.img (depth 2) leaves $in_parent pages to its parents" \
+	test "${in_parent:-0}" -ge 4000 || sed 's/^/    # /' "$tmp/pm.err" | head -n 3
 
 # a clean page, read by crit through the parent links from the first
 # pre-dump: a page of page-keeper's (its words follow from the page number)
-crit_t mem "$img/3" 1 "$addr-$(printf '%x' $((0x${addr:-0} + 4096)))" -o "$tmp/page" "${k[@]}" 2>"$tmp/mem.err"
-what=$(/usr/bin/python3 - "$tmp/page" <<'EOF'
+what="no page"
+if [ "${in_parent:-0}" != 0 ]; then
+	crit_t mem "$img/d2/3" 1 "$addr-$(printf '%x' $((0x$addr + 4096)))" -o "$tmp/page" "${k[@]}" 2>"$tmp/mem.err"
+	what=$(/usr/bin/python3 - "$tmp/page" <<'EOF'
 import struct, sys
 M = (1 << 64) - 1
 def word(page, gen, i):
@@ -73,7 +122,10 @@ def word(page, gen, i):
     x = (x * 0xbf58476d1ce4e5b9) & M
     x ^= x >> 29
     return x
-data = open(sys.argv[1], "rb").read()
+try:
+    data = open(sys.argv[1], "rb").read()
+except OSError:
+    data = b""
 w = struct.unpack("<512Q", data) if len(data) == 4096 else ()
 for page in range(4096):
     if w and all(w[i] == word(page, 0, i) for i in range(512)):
@@ -82,23 +134,63 @@ for page in range(4096):
 else:
     print("not a page of page-keeper's (%d bytes)" % len(data))
 EOF
-)
+	)
+fi
 check "predump: crit mem reads a clean page through the parent links: $what" grep -q "of page-keeper's" <<<"$what" ||
-	sed 's/^/    # /' "$tmp/mem.err"
+	sed 's/^/    # /' "$tmp/mem.err" 2>/dev/null | head -n 3
 
-check "predump: crit grep finds the secret through the chain (pages punched out of the parents never read)" \
-	grep -q . <<<"$(crit_t grep "$img/3" "$secret" "${k[@]}" 2>/dev/null)"
-check "predump: ... and no file of it holds the secret in the clear" test -z "$(grep -rlF "$secret" "$img")"
-# nor does CRIT read a plain directory put in place of a parent
-cp -a "$img" "$tmp/swapped"
-rm -rf "$tmp/swapped/2"
-mkdir "$tmp/swapped/2"
-out=$(crit_t grep "$tmp/swapped/3" "$secret" "${k[@]}" 2>&1)
-check "predump: crit refuses a chain whose parent is a plain directory: $out" \
-	grep -q "swapped/2/cipher.img: missing: the parent of an encrypted checkpoint is a plain one" <<<"$out"
+for d in d1/2 d2/3 d3/4; do
+	crit_t grep "$img/$d" "$secret" "${k[@]}" >"$tmp/grep.out" 2>"$tmp/grep.err"
+	check "predump: crit grep finds the secret through the chain $d (pages punched out of the parents never read)" \
+		grep -q . "$tmp/grep.out" || sed 's/^/    # /' "$tmp/grep.err" | head -n 3
+done
+leaks=$(grep -rlF --exclude-dir=plain "$secret" "$img")
+check "predump: no file of the encrypted checkpoints holds the secret in the clear (the plain pre-dump does)" \
+	test -z "$leaks" -a -n "$(grep -rlF "$secret" "$img/b/plain")" || sed 's/^/    # in the clear: /' <<<"$leaks"
+
+# crit_refused WHAT DIR PATTERN NAMES...: crit show of DIR's pagemap-1.img
+# fails with one line matching PATTERN and naming each of NAMES
+crit_refused() {
+	local what=$1 dir=$2 pattern=$3 out n named=1
+	shift 3
+	out=$(crit_t show "$dir/pagemap-1.img" "${k[@]}" 2>&1 >/dev/null)
+	for n in "$@"; do
+		[[ $out == *"$n"* ]] || named=0
+	done
+	check "predump: crit refuses $what: $out" \
+		test $named = 1 -a "$(wc -l <<<"$out")" = 1 -a -n "$(grep -E "$pattern" <<<"$out")"
+}
+s=$tmp/swapped
+cp -a "$img" "$s"
+ln -sfn ../2 "$s/d3/4/parent"
+crit_refused "the dump's parent link pointed at an older level (d3/4/parent -> ../2)" "$s/d3/4" \
+	'is not the checkpoint .* was dumped against' "$s/d3/4" "$s/d3/2"
+ln -sfn ../3 "$s/d3/4/parent"
+ln -sfn ../1 "$s/d3/3/parent"
+crit_refused "a link in the middle of the chain pointed at an older level (d3/3/parent -> ../1)" "$s/d3/4" \
+	'is not the checkpoint .* was dumped against' "$s/d3/3" "$s/d3/1"
+ln -sfn ../2 "$s/d3/3/parent"
+ln -sfn ../../b/2 "$s/d3/4/parent"
+crit_refused "the dump's parent link pointed at another process's checkpoint (-> b/2)" "$s/d3/4" \
+	'is not the checkpoint .* was dumped against' "$s/d3/4" "$s/b/2"
+rm "$s/d3/4/parent"
+crit_refused "the parent link removed from the dump" "$s/d3/4" \
+	'dumped against a parent, but .* has no parent link' "$s/d3/4"
+ln -s ../3 "$s/d3/4/parent"
+mv "$s/d3/3" "$s/d3/3.real" && mv "$s/b/plain" "$s/d3/3"
+crit_refused "the parent directory replaced by a plain pre-dump" "$s/d3/4" 'plain one' "$s/d3/4" "$s/d3/3"
+rm -rf "$s/d3/3"
+mkdir "$s/d3/3"
+crit_refused "the parent directory replaced by an empty one" "$s/d3/4" 'plain one' "$s/d3/4" "$s/d3/3"
+rm -rf "$s/d3/3"
+mv "$s/d3/3.real" "$s/d3/3"
+ln -sfn ../4 "$s/d3/3/parent"
+crit_refused "a loop of parent links (d3/3/parent -> ../4)" "$s/d3/4" 'a loop of parent links' "$s/d3/4"
+ln -sfn ../2 "$s/d3/3/parent"
+check "predump: ... and crit reads the chain put back" grep -q . <<<"$(crit_t grep "$s/d3/4" "$secret" "${k[@]}" 2>/dev/null)"
 
 # alone, the first pre-dump can't tell a punched page from a changed one
-out=$(crit_t decrypt "$img/1" "$tmp/plain1" "${k[@]}" 2>&1)
-check "predump: crit decrypt of the first pre-dump alone is refused: $out" \
+out=$(crit_t decrypt "$img/d2/1" "$tmp/plain1" "${k[@]}" 2>&1)
+check "predump: crit decrypt of the first pre-dump of depth 2 alone is refused: $out" \
 	grep -q "pages-1.img: page [0-9]* fails authentication" <<<"$out"
 exit $T_FAILED
