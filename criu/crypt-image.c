@@ -243,30 +243,32 @@ out:
 
 /*
  * Dump: the names of the images this dump wrote, for the manifest, in a
- * shared mapping: a helper process that dumps pages (System V shared
- * memory, from inside the IPC namespace) adds its own.  The dump and its
- * helpers never write at the same time.
+ * shared mapping: the helper processes that dump namespaces (one each for
+ * the UTS, IPC, time and network namespaces, all at once, the IPC one
+ * with the pages of System V shared memory) add their own.  So each name
+ * claims its place atomically before it is copied there; the list is
+ * read once every helper has exited.
  */
 #define WRITTEN_MAX (16 << 20)
 
 static struct {
-	size_t len;
+	size_t len; /* bytes claimed, possibly past the end after an overflow */
 	bool overflow;
 	char names[];
 } *written;
 
 static void note_written(const char *name)
 {
-	size_t len = strlen(name) + 1;
+	size_t len = strlen(name) + 1, off;
 
 	if (!written)
 		return;
-	if (written->len + len > WRITTEN_MAX - sizeof(*written)) {
-		written->overflow = true;
+	off = __atomic_fetch_add(&written->len, len, __ATOMIC_RELAXED);
+	if (off + len > WRITTEN_MAX - sizeof(*written)) {
+		__atomic_store_n(&written->overflow, true, __ATOMIC_RELAXED);
 		return;
 	}
-	memcpy(written->names + written->len, name, len);
-	written->len += len;
+	memcpy(written->names + off, name, len);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -834,6 +836,42 @@ ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off)
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 
 	return crypt_pages_preadv(img, &iov, 1, off);
+}
+
+/*
+ * Restore: len bytes of pages from off of the page image, authenticated
+ * and decrypted, into fd at the same offset, for the restorer, which reads
+ * some pages itself (mem.c) and can't decrypt.
+ */
+#define COPY_OUT_CHUNK (64 * CRYPT_PAGE_SIZE)
+
+int crypt_pages_copy_out(struct cr_img *img, int fd, off_t off, size_t len)
+{
+	size_t size = min_t(size_t, len, COPY_OUT_CHUNK), done = 0, n, w;
+	ssize_t ret;
+	void *buf;
+
+	buf = xmalloc(size ?: 1);
+	if (!buf)
+		return -1;
+	while (done < len) {
+		n = min_t(size_t, len - done, COPY_OUT_CHUNK);
+		if (crypt_pages_pread(img, buf, n, off + done) != n)
+			break;
+		for (w = 0; w < n; w += ret) {
+			ret = pwrite(fd, buf + w, n - w, off + done + w);
+			if (ret <= 0) {
+				pr_perror("Can't write decrypted pages at %lld", (long long)(off + done + w));
+				break;
+			}
+		}
+		if (w < n)
+			break;
+		done += n;
+	}
+	crypt_wipe(buf, size);
+	xfree(buf);
+	return done == len ? 0 : -1;
 }
 
 /* An image of a plain directory must not be a sealed one (cipher.img removed) */

@@ -52,7 +52,8 @@ struct page_writer {
 	uint64_t next_page; /* pages read from the pipe */
 	/*
 	 * Batches [written, queued) are queued, b[queued % NR_BATCHES] is
-	 * filling; unit part of batch claim is the next one to seal.
+	 * filling unless all are queued (filling_pages()); unit part of
+	 * batch claim is the next one to seal.
 	 */
 	uint64_t queued, written, claim;
 	unsigned long part;
@@ -159,6 +160,18 @@ struct page_writer *crypt_page_writer_new(const struct crypt_ctx *ctx, struct cr
 	return pw;
 }
 
+/*
+ * Pages in the batch that is filling.  With all NR_BATCHES batches queued
+ * none is: b[queued % NR_BATCHES] is then the oldest queued batch, still
+ * to be written, and the next page first writes it out.
+ */
+static unsigned long filling_pages(const struct page_writer *pw)
+{
+	if (pw->queued - pw->written == NR_BATCHES)
+		return 0;
+	return pw->b[pw->queued % NR_BATCHES].nr;
+}
+
 void crypt_page_writer_free(struct page_writer *pw)
 {
 	if (!pw)
@@ -171,7 +184,7 @@ void crypt_page_writer_free(struct page_writer *pw)
 		pthread_join(pw->thread, NULL);
 	}
 	/* after a failure, a batch may still hold plaintext */
-	if (pw->written != pw->queued || pw->b[pw->queued % NR_BATCHES].nr)
+	if (pw->written != pw->queued || filling_pages(pw))
 		crypt_wipe(pw->ring, RING_SIZE);
 	crypt_buf_put(pw->ring, RING_SIZE);
 	crypt_pages_free(pw->wpages);
@@ -268,7 +281,7 @@ int crypt_page_writer_flush(struct page_writer *pw)
 {
 	if (pw->failed)
 		return -1;
-	if (pw->b[pw->queued % NR_BATCHES].nr)
+	if (filling_pages(pw))
 		queue_batch(pw, true);
 	while (pw->written < pw->queued)
 		if (write_batch(pw))

@@ -141,6 +141,7 @@ extern bool crypt_image_pages(struct cr_img *img);
 extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);
 extern ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off);
 extern ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, off_t off);
+extern int crypt_pages_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
 extern int crypt_image_copy_in(struct cr_img *img, int fd, off_t off, size_t len);
 extern int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
 
