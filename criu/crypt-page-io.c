@@ -582,7 +582,8 @@ int crypt_tags_load(struct crypt_tagset **ts, struct crypt_stream *cs, const cha
 		goto out;
 	if (bad >= 0)
 		goto malformed;
-	qsort(r, nr, sizeof(*r), cmp_records);
+	if (nr)
+		qsort(r, nr, sizeof(*r), cmp_records);
 	img = xrealloc((*ts)->img, ((*ts)->nr + nr + 1) * sizeof(*img));
 	if (!img)
 		goto out;
