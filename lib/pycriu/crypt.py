@@ -1,12 +1,25 @@
 # SPDX-License-Identifier: GPL-2.0
 # A second, independent decoder of encrypted checkpoints, written from
 # Documentation/encryption.txt with Python's cryptography (not from the C).
+#
+# A checkpoint is untrusted input: whoever can write its directory can put
+# anything there, and anyone with the recipient's certificate can make a
+# checkpoint that authenticates.  So every file is opened without blocking
+# and must be a regular file, only what the manifest lists is read, every
+# length read before authentication is bounded by the size of its file,
+# files are read in bounded pieces (pages on demand, streams a chunk at a
+# time), and every failure is a CryptError: one line naming the file.
+import contextlib
+import errno
 import hashlib
 import hmac
 import io
 import os
-import shutil
+import stat
 import struct
+import sys
+import tempfile
+import warnings
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,48 +36,471 @@ MAGIC = b"CRIUSEAL"
 NONCE, TAG, CHUNK, PAGE = 16, 16, 64 << 10, 4096
 HDR = len(MAGIC) + NONCE
 CIPHER_IMG, MANIFEST, TAGS_IMG = "cipher.img", "manifest.img", "pagetags.img"
+PARENT_LINK = "parent"
+STATS = ("stats-dump", "stats-restore")  # plain: timings and counters only
 DEFAULT_KEY = "/etc/pki/criu/private/key.pem"
+CIPHER_MAX = 64 << 10
+MANIFEST_MAX = 64 << 20
+HASH = 32
+PIECE = 1 << 20  # what is read of a file at once, at most
 
 
 class CryptError(Exception):
     """One line: the file and what is wrong with it."""
 
 
+class Absent(CryptError):
+    """An image that is not there, and that nothing says should be: CRIU
+    takes it for an empty one."""
+
+
+@contextlib.contextmanager
+def parsing(path):
+    """Around the parsing of protobuf messages of the file path: what
+    protobuf warns of, or logs on the standard error (libprotobuf does, of
+    a string that is not UTF-8, and goes on), is an error naming path."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                yield
+        except Warning as w:
+            raise CryptError("%s: malformed (%s)" % (path, str(w).splitlines()[0][:200] if str(w) else "?"))
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read(4096).decode(errors="replace").strip()
+    if text:
+        text = text.splitlines()[0]
+        if text.startswith("[libprotobuf") and "] " in text:
+            text = text.split("] ", 1)[1]
+        raise CryptError("%s: malformed (%s)" % (path, text.strip()[:200]))
+
+
 def _field(v):
     return struct.pack(">H", len(v)) + v
 
 
-class Checkpoint:
-    """The keys of one encrypted images directory."""
+def parent_digest(cipher, manifest):
+    """What a child checkpoint records of its parent: the bytes of the
+    parent's cipher.img and manifest.img files."""
+    return hashlib.sha256(b"criu-encrypt v1 parent\0" + struct.pack(">Q", len(cipher)) + cipher +
+                          struct.pack(">Q", len(manifest)) + manifest).digest()
 
-    def __init__(self, dirpath, key_path=None):
-        self.dir = dirpath
-        key_path = key_path or DEFAULT_KEY
-        path = os.path.join(dirpath, CIPHER_IMG)
-        ce = self._read_cipher_img(path)
-        if ce.format != FORMAT:
-            raise CryptError("%s: unsupported format version %d" % (path, ce.format))
-        for what, have, want in (("key wrap", ce.wrap, WRAP), ("stream", ce.stream, STREAM),
-                                 ("page", ce.pages, PAGES)):
-            if have != want:
-                raise CryptError("%s: unsupported %s algorithm '%s'" % (path, what, have))
+
+#
+# Files: regular ones only, never blocking, read in bounded pieces
+#
+
+def open_regular(path):
+    """(fd, size) of the regular file path, for reading; a FIFO, a
+    device, a directory or a symlink is refused without being waited on
+    (O_NONBLOCK, O_NOFOLLOW).  A file that is not there is Absent."""
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise Absent("%s: no such file" % path)
+        raise CryptError("%s: can't stat: %s" % (path, e.strerror))
+    if stat.S_ISLNK(st.st_mode):
+        raise CryptError("%s: not a regular file (a symlink)" % path)
+    if not stat.S_ISREG(st.st_mode):
+        raise CryptError("%s: not a regular file" % path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CryptError("%s: not a regular file (a symlink)" % path)
+        if e.errno == errno.ENOENT:
+            raise Absent("%s: no such file" % path)
+        raise CryptError("%s: can't open: %s" % (path, e.strerror))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise CryptError("%s: not a regular file" % path)
+    return fd, st.st_size
+
+
+def _pread(fd, n, off, path):
+    """Up to n bytes at off, fewer only at the end of the file."""
+    out = []
+    while n > 0:
         try:
-            with open(key_path, "rb") as f:
-                data = f.read()
+            b = os.pread(fd, min(n, PIECE), off)
         except OSError as e:
-            raise CryptError("%s: can't read: %s" % (key_path, e.strerror))
+            raise CryptError("%s: can't read: %s" % (path, e.strerror))
+        if not b:
+            break
+        out.append(b)
+        n -= len(b)
+        off += len(b)
+    return b"".join(out)
+
+
+def read_small(path, limit, bigger="malformed"):
+    """The whole of the regular file path, which must be at most limit
+    bytes (a bigger one is malformed)."""
+    fd, size = open_regular(path)
+    try:
+        if size > limit:
+            raise CryptError("%s: %s (%d bytes)" % (path, bigger, size))
+        data = _pread(fd, size + 1, 0, path)
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise CryptError("%s: changed while read" % path)
+    return data
+
+
+_keys = {}
+
+
+def private_key(path):
+    """(the RSA private key of the file path, its id: the SHA-256 of its
+    public key as a DER SubjectPublicKeyInfo), read once (checking a key
+    takes a while)."""
+    if path not in _keys:
+        data = _read_key(path)
         try:
             key = serialization.load_pem_private_key(data, None)
         except (ValueError, TypeError):
             try:
                 key = serialization.load_der_private_key(data, None)
-            except (ValueError, TypeError):
-                raise CryptError("%s: not an unencrypted private key" % key_path)
+            except Exception:
+                raise CryptError("%s: not an unencrypted private key" % path)
+        except Exception:
+            raise CryptError("%s: not an unencrypted private key" % path)
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise CryptError("%s: the private key is not RSA" % key_path)
+            raise CryptError("%s: the private key is not RSA" % path)
         spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-        if hashlib.sha256(spki).digest() != ce.recipient:
+        _keys[path] = key, hashlib.sha256(spki).digest()
+    return _keys[path]
+
+
+def _read_key(path):
+    """The private key file path (the user's own: a symlink is fine, but
+    not a FIFO, and not more than 1 MiB)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise CryptError("%s: can't read: %s" % (path, e.strerror))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > PIECE:
+            raise CryptError("%s: can't read: not a regular file of at most 1 MiB" % path)
+        return _pread(fd, PIECE, 0, path)
+    finally:
+        os.close(fd)
+
+
+class _Source:
+    """Bytes to read at an offset: an open regular file (owned) or a
+    buffer, of a size fixed when opened."""
+
+    def __init__(self, path, fd=None, size=0, data=None):
+        self.path, self.fd, self.data = path, fd, data
+        self.size = len(data) if data is not None else size
+
+    def pread(self, n, off):
+        if self.data is not None:
+            return self.data[off:off + n]
+        return _pread(self.fd, n, off, self.path)
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class _Reader(io.RawIOBase):
+    """A read-only binary file of a known size, whose read(n) never
+    allocates more than what is left of it (an untrusted length asks for
+    gigabytes: it gets what there is)."""
+
+    size = 0
+
+    def __init__(self):
+        super().__init__()
+        self.pos = 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, off, whence=io.SEEK_SET):
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        if base + off < 0:
+            raise CryptError("%s: a seek before the start of the image" % self.path)
+        self.pos = base + off
+        return self.pos
+
+    def _get(self, off, n):
+        """n > 0 bytes at off < size, or fewer (then with more to come)."""
+        raise NotImplementedError
+
+    def read(self, n=-1):
+        if self.closed:
+            raise ValueError("read of a closed file")
+        left = max(0, self.size - self.pos)
+        n = left if n is None or n < 0 else min(n, left)
+        out = []
+        while n > 0:
+            b = self._get(self.pos, min(n, PIECE))
+            if not b:
+                raise CryptError("%s: changed while read (shorter)" % self.path)
+            out.append(b)
+            self.pos += len(b)
+            n -= len(b)
+        return b"".join(out)
+
+    def readall(self):
+        return self.read()
+
+    def readinto(self, b):
+        data = self.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+
+class PlainFile(_Reader):
+    """An image of a plain checkpoint (or a plain image of an encrypted
+    one: cipher.img, the statistics)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.src = None
+        fd, size = open_regular(path)
+        self.src = _Source(path, fd, size)
+        self.size = size
+        if self.src.pread(len(MAGIC), 0) == MAGIC:
+            self.close()
+            if is_encrypted(os.path.dirname(path) or "."):
+                raise CryptError("%s: an encrypted image where a plain one is expected" % path)
+            raise CryptError("%s: an encrypted image, but there is no %s" % (path, CIPHER_IMG))
+
+    def _get(self, off, n):
+        return self.src.pread(n, off)
+
+    def close(self):
+        if self.src:
+            self.src.close()
+        super().close()
+
+
+class SealedStream(_Reader):
+    """The plaintext of a sealed image: its last chunk is authenticated
+    when it is opened, then every chunk when it is read, before use."""
+
+    def __init__(self, cp, name, src):
+        super().__init__()
+        self.path, self.src = src.path, src
+        hdr = src.pread(HDR, 0)
+        if hdr[:len(MAGIC)] != MAGIC:
+            raise CryptError("%s: not an encrypted image (no %s header)" % (self.path, MAGIC.decode()))
+        payload = src.size - HDR
+        rem = payload % (CHUNK + TAG)
+        if payload < TAG or 0 < rem < TAG:
+            raise CryptError("%s: truncated (%d bytes)" % (self.path, src.size))
+        self.n = payload // (CHUNK + TAG) + (1 if rem else 0)
+        self.last = rem if rem else CHUNK + TAG
+        self.size = (self.n - 1) * CHUNK + self.last - TAG
+        self.aead = ChaCha20Poly1305(cp.derive("criu-encrypt v1 stream", hdr[len(MAGIC):] + name.encode()))
+        self.cached = (self.n - 1, self._chunk(self.n - 1))
+
+    def _chunk(self, i):
+        want = self.last if i == self.n - 1 else CHUNK + TAG
+        c = self.src.pread(want, HDR + i * (CHUNK + TAG))
+        if len(c) != want:
+            raise CryptError("%s: changed while read (chunk %d)" % (self.path, i))
+        nonce = i.to_bytes(11, "big") + (b"\x01" if i == self.n - 1 else b"\x00")
+        try:
+            return self.aead.decrypt(nonce, c, None)
+        except InvalidTag:
+            raise CryptError("%s: authentication failed at chunk %d "
+                             "(tampered, truncated or not of this checkpoint)" % (self.path, i))
+
+    def _get(self, off, n):
+        i = off // CHUNK
+        if self.cached[0] != i:
+            self.cached = (i, self._chunk(i))
+        o = off - i * CHUNK
+        return self.cached[1][o:o + n]
+
+    def close(self):
+        self.src.close()
+        super().close()
+
+
+class PageImage:
+    """One page image of an encrypted checkpoint: page(j) reads page j,
+    authenticates and decrypts it, only when asked (a page nothing reads,
+    punched out of a parent by --auto-dedup, is never checked)."""
+
+    def __init__(self, cp, name, salt, tags):
+        self.path = os.path.join(cp.dir, name)
+        self.tags, self.nr = tags, len(tags) // TAG
+        fd, size = cp.open_listed(name)
+        self.src = _Source(self.path, fd, size)
+        if size != self.nr * PAGE:
+            self.src.close()
+            raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
+                             (self.path, size, TAGS_IMG, self.nr))
+        self.kx = cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
+        self.gmac = AESGCM(cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
+
+    def page(self, j):
+        """The plaintext of page j, authenticated."""
+        if not 0 <= j < self.nr:
+            raise CryptError("%s: no page %d (it has %d)" % (self.path, j, self.nr))
+        c = self.src.pread(PAGE, j * PAGE)
+        if len(c) != PAGE:
+            raise CryptError("%s: changed while read (page %d)" % (self.path, j))
+        if not hmac.compare_digest(self.gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
+                                   self.tags[j * TAG:(j + 1) * TAG]):
+            raise CryptError("%s: page %d fails authentication "
+                             "(tampered, moved or not of this checkpoint)" % (self.path, j))
+        d = Cipher(algorithms.AES(self.kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
+        return d.update(c) + d.finalize()
+
+    def close(self):
+        self.src.close()
+
+
+class PlainPages:
+    """A page image of a plain checkpoint, with PageImage's page()."""
+
+    def __init__(self, path):
+        self.path = path
+        fd, size = open_regular(path)
+        self.src = _Source(path, fd, size)
+        self.nr = size // PAGE
+
+    def page(self, j):
+        if not 0 <= j < self.nr:
+            raise CryptError("%s: no page %d (it has %d)" % (self.path, j, self.nr))
+        c = self.src.pread(PAGE, j * PAGE)
+        if len(c) != PAGE:
+            raise CryptError("%s: changed while read (page %d)" % (self.path, j))
+        return c
+
+    def close(self):
+        self.src.close()
+
+
+class PagesReader(_Reader):
+    """A page image as a binary file, each page read (and in an
+    encrypted checkpoint authenticated) when a read reaches it."""
+
+    def __init__(self, pages):
+        super().__init__()
+        self.pages, self.path = pages, pages.path
+        self.size = pages.nr * PAGE
+        self.cached = (None, b"")
+
+    def _get(self, off, n):
+        j = off // PAGE
+        if self.cached[0] != j:
+            self.cached = (j, self.pages.page(j))
+        o = off - j * PAGE
+        return self.cached[1][o:o + n]
+
+    def close(self):
+        self.pages.close()
+        super().close()
+
+
+#
+# Checkpoint directories
+#
+
+def is_tags_image(name):
+    """pagetags.img, or the pagetags-<id>.img of pages a helper process dumped."""
+    return name == TAGS_IMG or name.startswith("pagetags-")
+
+
+def is_page_image(name):
+    return name.startswith("pages-")
+
+
+def is_encrypted(dirpath):
+    """A directory with cipher.img (whatever it is: a cipher.img that is
+    not a regular file is refused when the directory is opened)."""
+    return os.path.lexists(os.path.join(dirpath, CIPHER_IMG))
+
+
+def _parse_manifest(text, path):
+    names = text.split(b"\n")
+    if names.pop() != b"":
+        raise CryptError("%s: malformed (no newline at its end)" % path)
+    out = []
+    for n in names:
+        # a file name of this directory, nothing else: crit decrypt
+        # writes files of these names
+        if not n or len(n) > 255 or b"/" in n or b"\0" in n or n in (b".", b".."):
+            raise CryptError("%s: malformed (the name %r)" % (path, n[:64]))
+        try:
+            out.append(n.decode())
+        except UnicodeDecodeError:
+            raise CryptError("%s: malformed (the name %r)" % (path, n[:64]))
+    if len(set(out)) != len(out):
+        raise CryptError("%s: malformed (a name twice)" % path)
+    for n in out:
+        if n in (CIPHER_IMG, MANIFEST, PARENT_LINK) or n in STATS:
+            raise CryptError("%s: malformed (lists %s)" % (path, n))
+    return out
+
+
+class PlainDir:
+    """A checkpoint directory without cipher.img."""
+
+    encrypted = False
+
+    def __init__(self, dirpath):
+        self.dir = dirpath
+        self.parent = None
+
+    def open_image(self, name):
+        return PlainFile(os.path.join(self.dir, name))
+
+    def page_image(self, name):
+        return PlainPages(os.path.join(self.dir, name))
+
+
+class Checkpoint:
+    """The keys and the manifest of one encrypted images directory."""
+
+    encrypted = True
+
+    def __init__(self, dirpath, key_path=None):
+        self.dir = dirpath
+        self.parent = None
+        self._tags = None
+        key_path = key_path or DEFAULT_KEY
+        path = os.path.join(dirpath, CIPHER_IMG)
+        try:
+            self.cipher_raw = read_small(path, CIPHER_MAX)
+        except Absent:
+            raise CryptError("%s: missing" % path)
+        ce = self._parse_cipher(self.cipher_raw, path)
+        if ce.format != FORMAT:
+            raise CryptError("%s: unsupported format version %d" % (path, ce.format))
+        for what, have, want in (("key wrap", ce.wrap, WRAP), ("stream", ce.stream, STREAM),
+                                 ("page", ce.pages, PAGES)):
+            if have != want:
+                raise CryptError("%s: unsupported %s algorithm '%s'" % (path, what, have[:64]))
+        key, kid = private_key(key_path)
+        if kid != ce.recipient:
             raise CryptError("%s: the checkpoint is encrypted for another key than %s" % (path, key_path))
         try:
             ck = key.decrypt(ce.wrapped_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
@@ -75,88 +511,134 @@ class Checkpoint:
             raise CryptError("%s: can't unwrap the checkpoint key with %s (damaged)" % (path, key_path))
         self.prk = hmac.new(ce.id, ck, hashlib.sha256).digest()
         m = hmac.new(self.derive("criu-encrypt v1 cipher.img"), digestmod=hashlib.sha256)
-        for v in (struct.pack(">I", ce.format), ce.id, ce.wrap.encode(), ce.stream.encode(),
-                  ce.pages.encode(), ce.recipient, ce.wrapped_key):
+        fields = [struct.pack(">I", ce.format), ce.id, ce.wrap.encode(), ce.stream.encode(),
+                  ce.pages.encode(), ce.recipient, ce.wrapped_key]
+        if self.recorded_parent is not None:
+            fields.append(self.recorded_parent)
+        for v in fields:
             m.update(_field(v))
         if not hmac.compare_digest(m.digest(), ce.mac):
             raise CryptError("%s: authentication failed (tampered)" % path)
-        self.manifest = self.open_stream(MANIFEST).decode().split("\n")[:-1]
-        self._tags = None
+        self._read_manifest()
 
-    @staticmethod
-    def _read_cipher_img(path):
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise CryptError("%s: can't read: %s" % (path, e.strerror))
+    def _parse_cipher(self, data, path):
+        """The entry of cipher.img (data), every length checked."""
+        head = struct.pack("<II", images.magic.by_name["IMG_COMMON"], images.magic.by_name["CIPHER"])
+        if len(data) < 12 or data[:8] != head:
+            raise CryptError("%s: malformed (not a cipher.img: bad magic)" % path)
+        size = struct.unpack("<I", data[8:12])[0]
+        if size != len(data) - 12:
+            raise CryptError("%s: malformed (an entry of %d bytes in %d)" % (path, size, len(data)))
         ce = images.pb.cipher_entry()
         try:
-            size = struct.unpack("<I", data[8:12])[0]
-            if data[:8] != struct.pack("<II", images.magic.by_name["IMG_COMMON"],
-                                       images.magic.by_name["CIPHER"]) or len(data) != 12 + size:
-                raise ValueError
-            ce.ParseFromString(data[12:12 + size])
+            with parsing(path):
+                ce.ParseFromString(data[12:])
+                complete = ce.IsInitialized()
+        except CryptError:
+            raise
         except Exception:
-            raise CryptError("%s: malformed" % path)
+            raise CryptError("%s: malformed (the entry does not parse)" % path)
+        if not complete:
+            raise CryptError("%s: malformed (fields missing)" % path)
+        for what, v, n in (("id", ce.id, 16), ("recipient", ce.recipient, HASH), ("mac", ce.mac, HASH)):
+            if len(v) != n:
+                raise CryptError("%s: malformed (an %s of %d bytes)" % (path, what, len(v)))
+        self.recorded_parent = None
+        if "parent" in ce.DESCRIPTOR.fields_by_name and ce.HasField("parent"):
+            if len(ce.parent) != HASH:
+                raise CryptError("%s: malformed (a parent of %d bytes)" % (path, len(ce.parent)))
+            self.recorded_parent = ce.parent
         return ce
+
+    def _read_manifest(self):
+        path = os.path.join(self.dir, MANIFEST)
+        try:
+            raw = read_small(path, MANIFEST_MAX, "too big")
+        except Absent:
+            raise CryptError("%s: the checkpoint is incomplete (the dump did not finish, "
+                             "or its manifest was removed)" % path)
+        self.digest = parent_digest(self.cipher_raw, raw)
+        with SealedStream(self, MANIFEST, _Source(path, data=raw)) as s:
+            text = s.read()
+        self.manifest = _parse_manifest(text, path)
+        self.listed = set(self.manifest)
 
     def derive(self, label, data=b"", n=32):
         return HKDFExpand(hashes.SHA256(), n, label.encode() + b"\0" + data).derive(self.prk)
 
+    def open_listed(self, name):
+        """(fd, size) of the image name, which the manifest must list: an
+        image the dump did not write is never read."""
+        path = os.path.join(self.dir, name)
+        if name not in self.listed:
+            if not os.path.lexists(path):
+                raise Absent("%s: no such image" % path)
+            raise CryptError("%s: not listed in %s (not written by this dump)" % (path, MANIFEST))
+        try:
+            return open_regular(path)
+        except Absent:
+            raise CryptError("%s: missing from the checkpoint (removed)" % path)
+
+    def stream(self, name):
+        """The sealed image name, as a binary file of its plaintext."""
+        fd, size = self.open_listed(name)
+        src = _Source(os.path.join(self.dir, name), fd, size)
+        try:
+            return SealedStream(self, name, src)
+        except BaseException:
+            src.close()
+            raise
+
     def open_stream(self, name):
         """The plaintext of a sealed image, every chunk authenticated."""
-        path = os.path.join(self.dir, name)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise CryptError("%s: can't read: %s" % (name, e.strerror))
-        if data[:len(MAGIC)] != MAGIC:
-            raise CryptError("%s: not an encrypted image (bad header)" % name)
-        payload = len(data) - HDR
-        rem = payload % (CHUNK + TAG)
-        if payload < TAG or 0 < rem < TAG:
-            raise CryptError("%s: truncated (%d bytes)" % (name, len(data)))
-        n = payload // (CHUNK + TAG) + (1 if rem else 0)
-        aead = ChaCha20Poly1305(self.derive("criu-encrypt v1 stream", data[len(MAGIC):HDR] + name.encode()))
-        out = []
-        for i in range(n):
-            off = HDR + i * (CHUNK + TAG)
-            nonce = i.to_bytes(11, "big") + (b"\x01" if i == n - 1 else b"\x00")
-            try:
-                out.append(aead.decrypt(nonce, data[off:off + CHUNK + TAG], None))
-            except InvalidTag:
-                raise CryptError("%s: authentication failed at chunk %d "
-                                 "(tampered, truncated or not of this checkpoint)" % (name, i))
-        return b"".join(out)
+        with self.stream(name) as s:
+            return s.read()
+
+    def open_image(self, name):
+        """A binary file of the plaintext of the image name."""
+        if name == MANIFEST:
+            return SealedStream(self, MANIFEST, _Source(os.path.join(self.dir, name),
+                                                        data=read_small(os.path.join(self.dir, name),
+                                                                        MANIFEST_MAX)))
+        if name in STATS or name == CIPHER_IMG:
+            return PlainFile(os.path.join(self.dir, name))
+        if is_page_image(name) and name in self.listed:
+            return PagesReader(self.page_image(name))
+        return self.stream(name)
 
     def page_tags(self):
         """{page image name: (salt, tags)} from the records of pagetags.img
         and of the manifest's pagetags-<id>.img."""
         if self._tags is None:
-            self._tags = {}
+            tags = {}
             for name in [TAGS_IMG] + [n for n in self.manifest if n.startswith("pagetags-")]:
                 for img, st in self._read_tags(name).items():
-                    if img in self._tags:
-                        raise CryptError("%s: tags of %s, which another tags image has" % (name, img))
-                    self._tags[img] = st
+                    if img in tags:
+                        raise CryptError("%s: tags of %s, which another tags image has" %
+                                         (os.path.join(self.dir, name), img))
+                    tags[img] = st
+            self._tags = tags
         return self._tags
 
     def _read_tags(self, tags_img):
         """The records of one tags image, gathered by page image."""
-        data, off, tags = self.open_stream(tags_img), 0, {}
+        try:
+            data = self.open_stream(tags_img)
+        except Absent:
+            raise CryptError("%s: not listed in %s" % (os.path.join(self.dir, tags_img), MANIFEST))
+        off, tags = 0, {}
+        path = os.path.join(self.dir, tags_img)
         while off < len(data):
             n = data[off]
             end = off + 1 + n + NONCE + 4
             if not n or end > len(data):
-                raise CryptError("%s: malformed at byte %d of its plaintext" % (tags_img, off))
+                raise CryptError("%s: malformed at byte %d of its plaintext" % (path, off))
             name = data[off + 1:off + 1 + n]
             salt = data[off + 1 + n:end - 4]
             k = struct.unpack(">I", data[end - 4:end])[0]
             have = tags.setdefault(name.decode(errors="replace"), (salt, []))
             if b"\0" in name or have[0] != salt or end + k * TAG > len(data):
-                raise CryptError("%s: malformed at byte %d of its plaintext" % (tags_img, off))
+                raise CryptError("%s: malformed at byte %d of its plaintext" % (path, off))
             have[1].append(data[end:end + k * TAG])
             off = end + k * TAG
         return {name: (salt, b"".join(t)) for name, (salt, t) in tags.items()}
@@ -164,125 +646,173 @@ class Checkpoint:
     def open_pages(self, name):
         """The plaintext of a page image, every page authenticated."""
         pages = self.page_image(name)
-        return b"".join(pages.page(j) for j in range(pages.nr))
+        try:
+            return b"".join(pages.page(j) for j in range(pages.nr))
+        finally:
+            pages.close()
 
     def page_image(self, name):
         """A page image whose pages are authenticated and decrypted one by
-        one, as they are read: a page nothing reads (punched out of a
-        parent by --auto-dedup) is never checked."""
-        if name not in self.page_tags():
-            raise CryptError("%s: no tags for it in %s" % (name, TAGS_IMG))
-        return PageImage(self, name, *self.page_tags()[name])
+        one, as they are read (PageImage)."""
+        if name not in self.listed:
+            self.open_listed(name)  # says why
+        tags = self.page_tags()
+        if name not in tags:
+            raise CryptError("%s: no tags for it in %s" % (os.path.join(self.dir, name), TAGS_IMG))
+        return PageImage(self, name, *tags[name])
 
 
-class PageImage:
-    """One page image of an encrypted checkpoint (see Checkpoint.page_image)."""
-
-    def __init__(self, cp, name, salt, tags):
-        self.name, self.tags, self.nr = name, tags, len(tags) // TAG
-        try:
-            with open(os.path.join(cp.dir, name), "rb") as f:
-                self.data = f.read()
-        except OSError as e:
-            raise CryptError("%s: can't read: %s" % (name, e.strerror))
-        if len(self.data) != self.nr * PAGE:
-            raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
-                             (name, len(self.data), TAGS_IMG, self.nr))
-        self.kx = cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
-        self.gmac = AESGCM(cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
-
-    def page(self, j):
-        """The plaintext of page j, authenticated."""
-        c = self.data[j * PAGE:(j + 1) * PAGE]
-        if not hmac.compare_digest(self.gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
-                                   self.tags[j * TAG:(j + 1) * TAG]):
-            raise CryptError("%s: page %d fails authentication "
-                             "(tampered, moved or not of this checkpoint)" % (self.name, j))
-        d = Cipher(algorithms.AES(self.kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
-        return d.update(c) + d.finalize()
+_dirs = {}  # (st_dev, st_ino) -> PlainDir or Checkpoint, its chain checked
+_walking = set()
 
 
-class _PlainPages:
-    """A page image of a plain checkpoint, with PageImage's page()."""
-
-    def __init__(self, path):
-        with open(path, "rb") as f:
-            self.data = f.read()
-
-    def page(self, j):
-        return self.data[j * PAGE:(j + 1) * PAGE]
-
-
-def is_tags_image(name):
-    """pagetags.img, or the pagetags-<id>.img of pages a helper process dumped."""
-    return name == TAGS_IMG or name.startswith("pagetags-")
+def _dir_id(path):
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise CryptError("%s: can't open: %s" % (path, e.strerror))
+    if not stat.S_ISDIR(st.st_mode):
+        raise CryptError("%s: not a directory" % path)
+    return st.st_dev, st.st_ino
 
 
-def is_encrypted(dirpath):
-    return os.path.exists(os.path.join(dirpath, CIPHER_IMG))
+def open_dir(dirpath, key_path=None):
+    """The checkpoint in dirpath: a Checkpoint (encrypted) or a PlainDir,
+    once its chain of parents is checked (Documentation/encryption.txt,
+    "Parent checkpoints").  Read once."""
+    dirpath = os.path.normpath(dirpath)
+    k = _dir_id(dirpath)
+    if k in _walking:
+        raise CryptError("%s: a loop of parent links" % dirpath)
+    if k in _dirs:
+        return _dirs[k]
+    _walking.add(k)
+    try:
+        d = Checkpoint(dirpath, key_path) if is_encrypted(dirpath) else PlainDir(dirpath)
+        d.parent = _check_parent(d, key_path)
+    finally:
+        _walking.discard(k)
+    _dirs[k] = d
+    return d
 
 
-_checkpoints = {}
+def _check_parent(d, key_path):
+    """The parent of the checkpoint d (None without a parent link), the
+    one d was dumped against."""
+    link = os.path.join(d.dir, PARENT_LINK)
+    cipher = os.path.join(d.dir, CIPHER_IMG)
+    recorded = d.recorded_parent if d.encrypted else None
+    if not os.path.lexists(link):
+        if recorded is not None:
+            raise CryptError("%s: dumped against a parent, but %s has no parent link" % (cipher, d.dir))
+        return None
+    try:
+        st = os.stat(link)
+    except OSError as e:
+        raise CryptError("%s: a parent link to nowhere (%s)" % (link, e.strerror))
+    if not stat.S_ISDIR(st.st_mode):
+        raise CryptError("%s: a parent link to no directory" % link)
+    pdir = os.path.realpath(link)
+    if not d.encrypted:
+        if is_encrypted(pdir):
+            raise CryptError("%s: a plain checkpoint whose parent %s is encrypted" % (d.dir, pdir))
+        return open_dir(pdir, key_path)
+    if recorded is None:
+        raise CryptError("%s: has a parent link (%s) but records no parent" % (cipher, pdir))
+    if not is_encrypted(pdir):
+        raise CryptError("%s: missing: the parent of an encrypted checkpoint is a plain one "
+                         "(the parent of %s)" % (os.path.join(pdir, CIPHER_IMG), d.dir))
+    p = open_dir(pdir, key_path)
+    if not hmac.compare_digest(p.digest, recorded):
+        raise CryptError("%s: the parent %s is not the checkpoint %s was dumped against" %
+                         (cipher, pdir, d.dir))
+    return p
 
 
 def _checkpoint(dirpath, key_path):
-    """The keys of dirpath, read once."""
-    if dirpath not in _checkpoints:
-        _checkpoints[dirpath] = Checkpoint(dirpath, key_path)
-    return _checkpoints[dirpath]
+    """The keys of the encrypted checkpoint dirpath, its chain checked."""
+    d = open_dir(dirpath, key_path)
+    if not d.encrypted:
+        raise CryptError("%s: no %s: not an encrypted checkpoint" % (dirpath, CIPHER_IMG))
+    return d
 
 
 def open_image(path, key_path=None):
     """A readable binary file of the image's plaintext: the file itself in a
-    plain checkpoint, its authenticated plaintext in an encrypted one."""
-    dirpath, name = os.path.split(os.path.abspath(path))
-    f = open(path, "rb")
-    if not is_encrypted(dirpath) or name in (CIPHER_IMG, ) or \
-            (f.read(len(MAGIC)) != MAGIC and not name.startswith("pages-")):
-        f.seek(0)
-        return f
-    f.close()
-    cp = _checkpoint(dirpath, key_path)
-    return io.BytesIO(cp.open_pages(name) if name.startswith("pages-") else cp.open_stream(name))
+    plain checkpoint, its authenticated plaintext in an encrypted one.
+    The directory is opened first (its chain of parents checked).  An
+    image that is not there (and that the manifest does not list) is
+    Absent."""
+    dirpath, name = os.path.split(path)
+    if name in STATS or name == CIPHER_IMG:
+        # public, unauthenticated: neither the key nor the chain is needed
+        return PlainFile(path)
+    return open_dir(dirpath or ".", key_path).open_image(name)
 
 
 def open_page_image(path, key_path=None):
     """A page image read page by page (page(j)): in an encrypted checkpoint
     each page is authenticated when it is read, and only then."""
-    dirpath, name = os.path.split(os.path.abspath(path))
-    if not is_encrypted(dirpath):
-        return _PlainPages(path)
-    return _checkpoint(dirpath, key_path).page_image(name)
+    dirpath, name = os.path.split(path)
+    return open_dir(dirpath or ".", key_path).page_image(name)
+
+
+def _write_new(path, pieces):
+    """A new file path, mode 0600, of the bytes pieces yields."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        for b in pieces:
+            while b:
+                b = b[os.write(fd, b):]
+    finally:
+        os.close(fd)
+
+
+def _pieces(f):
+    while True:
+        b = f.read(PIECE)
+        if not b:
+            return
+        yield b
 
 
 def decrypt_dir(src, dst, key_path=None):
-    """Write a plain copy of the encrypted checkpoint src into dst (new)."""
-    if not is_encrypted(src):
-        raise CryptError("%s: no %s: not an encrypted checkpoint" % (src, CIPHER_IMG))
-    cp = Checkpoint(src, key_path)
-    names = sorted(os.listdir(src))
+    """Write into dst (new, mode 0700) a plain copy of the encrypted
+    checkpoint src: the images its manifest lists, decrypted and
+    authenticated (files of mode 0600), and nothing else: no tags, no
+    statistics, no file the dump did not write.  On an error nothing is
+    left of dst."""
+    cp = _checkpoint(src, key_path)
     for name in cp.manifest:
-        if name not in names:
-            raise CryptError("%s: missing from the checkpoint (removed)" % name)
-    os.makedirs(dst)
+        os.close(cp.open_listed(name)[0])  # every one there, and a regular file
+    cp.page_tags()
     try:
-        for name in names:
-            path = os.path.join(src, name)
-            if name in (CIPHER_IMG, MANIFEST) or is_tags_image(name) or \
-                    not os.path.isfile(path):
+        os.mkdir(dst, 0o700)
+    except OSError as e:
+        raise CryptError("%s: can't create: %s" % (dst, e.strerror))
+    try:
+        os.chmod(dst, 0o700)
+        for name in cp.manifest:
+            if is_tags_image(name):
                 continue
-            if name.startswith("pages-") and name in cp.manifest:
-                data = cp.open_pages(name)
-            elif name in cp.manifest:
-                data = cp.open_stream(name)
-            else:
-                with open(path, "rb") as f:
-                    if f.read(len(MAGIC)) == MAGIC:
-                        raise CryptError("%s: sealed, but not in %s" % (name, MANIFEST))
-                shutil.copy2(path, os.path.join(dst, name))
-                continue
-            with open(os.path.join(dst, name), "wb") as f:
-                f.write(data)
-    except BaseException:
-        shutil.rmtree(dst, ignore_errors=True)
+            with cp.open_image(name) as f:
+                _write_new(os.path.join(dst, name), _pieces(f))
+    except BaseException as e:
+        _remove_tree(dst)
+        if isinstance(e, OSError):
+            raise CryptError("%s: can't write: %s" % (e.filename or dst, e.strerror))
         raise
+
+
+def _remove_tree(d):
+    """Remove the directory d that decrypt_dir made, and the files in it."""
+    try:
+        for n in os.listdir(d):
+            try:
+                os.unlink(os.path.join(d, n))
+            except OSError:
+                pass
+        os.rmdir(d)
+    except OSError:
+        pass

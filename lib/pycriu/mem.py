@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # The memory of a checkpointed task, as an analyst reads it: the bytes at an
 # address, and a search for a byte string.  Works on plain and encrypted
-# checkpoints alike (images are opened through crypt.open_image(), pages
-# through crypt.open_page_image(), which authenticates each page as it is
-# read) and follows a pre-dump chain through the "parent" links.
+# checkpoints alike (the directory is opened with crypt.open_dir(), which
+# checks its chain of parents; pages are read through its page_image(),
+# which authenticates each page as it is read) and follows a pre-dump
+# chain through the "parent" links.  A page is read when it is needed, one
+# at a time: the memory this takes does not grow with the checkpoint's.
 import bisect
 import os
 
@@ -19,59 +21,117 @@ class MemError(Exception):
     """One line: what can not be read, and why."""
 
 
-class _Pages:
-    """The pages one pagemap image puts in a checkpoint directory: page
-    address (or shmem offset) -> where its bytes are."""
+def load(d, name):
+    """The entries of the image name of the checkpoint d (crypt.open_dir);
+    crypt.Absent if it is not there."""
+    path = os.path.join(d.dir, name)
+    with d.open_image(name) as f, crypt.parsing(path):
+        try:
+            return images.load(f)["entries"]
+        except (crypt.CryptError, MemError):
+            raise
+        except images.MagicException as e:
+            raise MemError("%s: not a CRIU image (magic %#x)" % (path, e.magic & 0xffffffff))
+        except Exception as e:
+            raise MemError("%s: malformed image (%s)" % (path, describe(e)))
 
-    def __init__(self, dirpath, name, key):
-        self.dir, self.key = dirpath, key
+
+def describe(e):
+    """An exception, on one line."""
+    inner = e.__cause__ or e.__context__
+    if isinstance(e, SystemError) and isinstance(inner, Warning):
+        e = inner  # a warning made an error, raised inside protobuf
+    s = str(e).replace("\n", " ").strip()
+    return "%s: %s" % (type(e).__name__, s[:200]) if s else type(e).__name__
+
+
+class _Pages:
+    """The pages one pagemap image puts in a checkpoint directory: runs of
+    page numbers (addresses, or shmem offsets, over 4096) and where their
+    bytes are (the pages image, or the parent checkpoint)."""
+
+    def __init__(self, d, name, key):
+        self.d, self.key = d, key
         self.data = None
         self.parent = None
-        self.where = {}  # page number -> index in the pages image, or None: in the parent
-        self._sorted = None
-        path = os.path.join(dirpath, name)
-        if not os.path.exists(path):
+        self.firsts, self.runs = [], []  # runs: (first, count, index in the pages image or None: in the parent)
+        self.path = os.path.join(d.dir, name)
+        try:
+            entries = load(d, name)
+        except crypt.Absent:
             return
-        entries = images.load(crypt.open_image(path, key))["entries"]
+        if not entries or "pages_id" not in entries[0]:
+            raise MemError("%s: no pagemap head" % self.path)
         self.pages_name = "pages-%d.img" % entries[0]["pages_id"]
-        idx = 0
+        idx, in_parent = 0, False
+        runs = []
         for pe in entries[1:]:
-            first = pe["vaddr"] // PAGE
+            vaddr, nr = pe.get("vaddr", 0), pe.get("nr_pages", 0)
+            if vaddr % PAGE:
+                raise MemError("%s: an entry at %#x, not at a page" % (self.path, vaddr))
             flags = pe.get("flags", PE_PARENT if pe.get("in_parent") else PE_PRESENT)
-            for i in range(pe["nr_pages"]):
-                if flags & PE_PARENT:
-                    self.where[first + i] = None
-                elif flags & PE_PRESENT:
-                    self.where[first + i] = idx + i
-            if flags & PE_PRESENT and not flags & PE_PARENT:
-                idx += pe["nr_pages"]
-        if None in self.where.values():
-            pdir = os.path.join(dirpath, "parent")
-            if not os.path.isdir(pdir):
-                raise MemError("%s: pages in a parent checkpoint, but %s is missing" % (path, pdir))
-            pdir = os.path.realpath(pdir)
-            if crypt.is_encrypted(dirpath) and not crypt.is_encrypted(pdir):
-                raise MemError("%s: missing: the parent of an encrypted checkpoint is a plain one" %
-                               os.path.join(pdir, crypt.CIPHER_IMG))
-            self.parent = _Pages(pdir, name, key)
+            if not nr:
+                continue
+            if flags & PE_PARENT:
+                runs.append((vaddr // PAGE, nr, None))
+                in_parent = True
+            elif flags & PE_PRESENT:
+                runs.append((vaddr // PAGE, nr, idx))
+                idx += nr
+        runs.sort(key=lambda r: r[0])
+        for a, b in zip(runs, runs[1:]):
+            if a[0] + a[1] > b[0]:
+                raise MemError("%s: entries overlap at page %#x" % (self.path, b[0] * PAGE))
+        self.runs, self.firsts, self.nr_pages = runs, [r[0] for r in runs], idx
+        if in_parent:
+            if d.parent is None:
+                raise MemError("%s: pages in a parent checkpoint, but %s is missing" %
+                               (self.path, os.path.join(d.dir, crypt.PARENT_LINK)))
+            self.parent = _Pages(d.parent, name, key)
+
+    def _run(self, n):
+        i = bisect.bisect_right(self.firsts, n) - 1
+        if i >= 0 and n < self.runs[i][0] + self.runs[i][1]:
+            return self.runs[i]
+        return None
 
     def page(self, n):
         """The 4 KiB at page number n, or None if the checkpoint has none."""
-        if n not in self.where:
+        r = self._run(n)
+        if r is None:
             return None
-        i = self.where[n]
-        if i is None:
+        if r[2] is None:
             return self.parent.page(n)
         if self.data is None:
-            self.data = crypt.open_page_image(os.path.join(self.dir, self.pages_name), self.key)
-        return self.data.page(i)
+            data = self.d.page_image(self.pages_name)
+            if data.nr < self.nr_pages:
+                data.close()
+                raise MemError("%s: %d pages, but %s has %d" %
+                               (self.path, self.nr_pages, os.path.join(self.d.dir, self.pages_name), data.nr))
+            self.data = data
+        return self.data.page(r[2] + n - r[0])
 
     def present(self, first, last):
-        """The page numbers in [first, last) that the checkpoint holds."""
-        if self._sorted is None:
-            self._sorted = sorted(self.where)
-        s = self._sorted
-        return s[bisect.bisect_left(s, first):bisect.bisect_left(s, last)]
+        """The runs [a, b) of page numbers in [first, last) that the
+        checkpoint holds (here or in a parent), in order."""
+        out = []
+        i = max(0, bisect.bisect_right(self.firsts, first) - 1)
+        while i < len(self.runs) and self.runs[i][0] < last:
+            f, c, idx = self.runs[i]
+            a, b = max(first, f), min(last, f + c)
+            if a < b:
+                if idx is None:
+                    out += self.parent.present(a, b)
+                else:
+                    out.append((a, b))
+            i += 1
+        merged = []
+        for a, b in out:
+            if merged and merged[-1][1] == a:
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        return merged
 
 
 class TaskMemory:
@@ -79,26 +139,43 @@ class TaskMemory:
     the checkpoint holds for them."""
 
     def __init__(self, dirpath, pid, key=None):
+        self.d = crypt.open_dir(dirpath, key)
         self.dir, self.pid, self.key = dirpath, pid, key
-        path = os.path.join(dirpath, "mm-%d.img" % pid)
-        if not os.path.exists(path):
-            raise MemError("%s: no such image: task %d is not in the checkpoint" % (path, pid))
         self.shmem = {}
         self.memfds = None
-        self.vmas = self._load("mm-%d.img" % pid)[0]["vmas"]
-        self.private = _Pages(dirpath, "pagemap-%d.img" % pid, key)
+        try:
+            mm = load(self.d, "mm-%d.img" % pid)
+        except crypt.Absent:
+            raise MemError("%s: no such image: task %d is not in the checkpoint" %
+                           (os.path.join(dirpath, "mm-%d.img" % pid), pid))
+        if not mm:
+            raise MemError("%s: empty" % os.path.join(dirpath, "mm-%d.img" % pid))
+        self.vmas = []
+        for v in mm[0].get("vmas", []):
+            if not (v.get("start", 0) <= v.get("end", 0) and v["start"] % PAGE == 0 and v["end"] % PAGE == 0):
+                raise MemError("%s: a mapping %#x-%#x" %
+                               (os.path.join(dirpath, "mm-%d.img" % pid), v.get("start", 0), v.get("end", 0)))
+            self.vmas.append(v)
+        self.private = _Pages(self.d, "pagemap-%d.img" % pid, key)
 
     def _load(self, name):
-        return images.load(crypt.open_image(os.path.join(self.dir, name), self.key))["entries"]
+        try:
+            return load(self.d, name)
+        except crypt.Absent:
+            raise MemError("%s: no such image" % os.path.join(self.dir, name))
 
     def _memfd_shmid(self, file_id):
         """A memfd mapping (also how shared anonymous memory looks on new
         kernels) names a file; the file its inode; the inode its shmem."""
         if self.memfds is None:
-            inodes = {m["inode_id"]: m["shmid"] for m in self._load("memfd.img")}
-            self.memfds = {f["id"]: inodes[f["memfd"]["inode_id"]]
-                           for f in self._load("files.img") if f["type"] == "MEMFD"}
-        return self.memfds[file_id]
+            inodes = {m.get("inode_id"): m.get("shmid") for m in self._load("memfd.img")}
+            self.memfds = {f.get("id"): inodes.get(f["memfd"].get("inode_id"))
+                           for f in self._load("files.img") if f.get("type") == "MEMFD" and "memfd" in f}
+        sid = self.memfds.get(file_id)
+        if sid is None:
+            raise MemError("%s: no memfd file %d of task %d" %
+                           (os.path.join(self.dir, "files.img"), file_id, self.pid))
+        return sid
 
     def _source(self, vma):
         """(pages, offset of the vma's first byte in their numbering)."""
@@ -109,8 +186,8 @@ class TaskMemory:
             sid = self._memfd_shmid(vma["shmid"])
         if sid is not None:
             if sid not in self.shmem:
-                self.shmem[sid] = _Pages(self.dir, "pagemap-shmem-%d.img" % sid, self.key)
-            return self.shmem[sid], vma["pgoff"]
+                self.shmem[sid] = _Pages(self.d, "pagemap-shmem-%d.img" % sid, self.key)
+            return self.shmem[sid], vma.get("pgoff", 0)
         return self.private, vma["start"]
 
     def vma_at(self, addr):
@@ -119,50 +196,83 @@ class TaskMemory:
                 return vma
         return None
 
-    def read(self, addr, size):
-        """(bytes, number of pages not in the checkpoint, read as zeros)."""
-        out, missing = bytearray(), 0
+    def page_at(self, vma, addr):
+        """The page of vma at addr (page-aligned), or None if the
+        checkpoint does not hold it."""
+        pages, base = self._source(vma)
+        return pages.page((addr - vma["start"] + base) // PAGE)
+
+    def segments(self, vma, start, end):
+        """Cover [start, end) of vma with (from, to, held): held where the
+        checkpoint holds the pages (of its pagemaps, or of a parent's)."""
+        pages, base = self._source(vma)
+        off = base - vma["start"]  # an address + off: its place in the pages' numbering
+        pos = start
+        for a, b in pages.present((start + off) // PAGE, (end + off + PAGE - 1) // PAGE):
+            a, b = max(pos, a * PAGE - off), min(end, b * PAGE - off)
+            if a > pos:
+                yield pos, a, False
+            if b > a:
+                yield a, b, True
+                pos = b
+        if pos < end:
+            yield pos, end, False
+
+    def held(self, vma, start, end):
+        """Yield the bytes of [start, end) of vma, which the checkpoint
+        holds (segments()), a page at most at a time."""
+        pages, base = self._source(vma)
+        off = base - vma["start"]
+        while start < end:
+            o = (start + off) % PAGE
+            n = min(end - start, PAGE - o)
+            data = pages.page((start + off) // PAGE)
+            yield data[o:o + n] if data is not None else bytes(n)
+            start += n
+
+    def pieces(self, addr, size, missing):
+        """Yield the memory at addr..addr+size: bytes (a page at most at a
+        time), or, for memory the checkpoint does not hold, the number of
+        zero bytes it reads as; missing[0] counts the pages of those."""
         end = addr + size
         while addr < end:
             vma = self.vma_at(addr)
             if vma is None:
                 raise MemError("task %d has no mapping at %#x" % (self.pid, addr))
-            pages, base = self._source(vma)
-            n = (addr - vma["start"] + base) // PAGE
-            off = addr % PAGE
-            chunk = min(end, vma["end"], (addr - off) + PAGE) - addr
-            data = pages.page(n)
-            if data is None:
-                missing += 1
-                data = bytes(PAGE)
-            out += data[off:off + chunk]
-            addr += chunk
-        return bytes(out), missing
+            stop = min(end, vma["end"])
+            for a, b, held in self.segments(vma, addr, stop):
+                if held:
+                    yield from self.held(vma, a, b)
+                else:
+                    missing[0] += (b + PAGE - 1) // PAGE - a // PAGE
+                    yield b - a
+            addr = stop
+
+    def read(self, addr, size):
+        """(bytes, number of pages not in the checkpoint, read as zeros)."""
+        missing = [0]
+        data = b"".join(bytes(p) if isinstance(p, int) else p for p in self.pieces(addr, size, missing))
+        return data, missing[0]
 
     def search(self, pattern):
         """Yield (address, vma) of every occurrence of pattern in the pages
-        the checkpoint holds, runs of adjacent pages searched as one."""
+        the checkpoint holds, runs of adjacent pages searched as one (a
+        page at a time, with the end of the one before)."""
+        keep = len(pattern) - 1
         for vma in self.vmas:
             pages, base = self._source(vma)
             first = base // PAGE
             last = (vma["end"] - vma["start"] + base) // PAGE
-            run, run_start = bytearray(), None
-            for n in pages.present(first, last) + [None]:
-                if run and (n is None or n != run_start + len(run) // PAGE):
-                    yield from self._find(run, run_start, pattern, vma, base)
-                    run = bytearray()
-                if n is None:
-                    break
-                if not run:
-                    run_start = n
-                run += pages.page(n)
-
-    @staticmethod
-    def _find(run, run_start, pattern, vma, base):
-        i = run.find(pattern)
-        while i >= 0:
-            yield vma["start"] + run_start * PAGE - base + i, vma
-            i = run.find(pattern, i + 1)
+            for a, b in pages.present(first, last):
+                tail = b""
+                for n in range(a, b):
+                    buf = tail + pages.page(n)
+                    start = vma["start"] + n * PAGE - base - len(tail)
+                    i = buf.find(pattern)
+                    while i >= 0:
+                        yield start + i, vma
+                        i = buf.find(pattern, i + 1)
+                    tail = buf[len(buf) - keep:] if keep else b""
 
 
 def parse_range(text):

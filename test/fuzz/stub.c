@@ -1,0 +1,137 @@
+/*
+ * What the encryption module needs of criu when it is linked alone into a
+ * fuzz harness: the log (silent, or to stderr with FUZZ_VERBOSE=1) and
+ * util.c's read_all()/write_all(); and the harnesses' shared helpers.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "fuzz.h"
+
+static int verbose = -1;
+
+void print_on_level(unsigned int loglevel, const char *format, ...)
+{
+	va_list args;
+
+	if (verbose < 0)
+		verbose = getenv("FUZZ_VERBOSE") && atoi(getenv("FUZZ_VERBOSE"));
+	if (!verbose || loglevel > LOG_WARN)
+		return;
+	va_start(args, format);
+	vfprintf(stderr, format, args);
+	va_end(args);
+}
+
+/* As criu's util.c: all of size bytes, or fewer at the end of the file, or -1. */
+ssize_t read_all(int fd, void *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size) {
+		ssize_t ret = read(fd, (char *)buf + n, size - n);
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return n ? (ssize_t)n : -1;
+		if (!ret)
+			break;
+		n += ret;
+	}
+	return n;
+}
+
+ssize_t write_all(int fd, const void *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size) {
+		ssize_t ret = write(fd, (const char *)buf + n, size - n);
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0)
+			return n ? (ssize_t)n : -1;
+		n += ret;
+	}
+	return n;
+}
+
+void fuzz_init(void)
+{
+	if (crypt_init())
+		abort();
+}
+
+/* The path of a file of the test keys */
+const char *fuzz_pki(const char *file)
+{
+	static char path[4096];
+	const char *dir = getenv("FUZZ_PKI") ?: FUZZ_PKI_DIR;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return path;
+}
+
+/* A checkpoint's keys under a fixed checkpoint key and id */
+struct crypt_ctx *fuzz_ctx(void)
+{
+	static struct crypt_ctx ctx;
+	static bool done;
+	uint8_t key[CRYPT_KEY_LEN];
+	int i;
+
+	if (!done) {
+		for (i = 0; i < CRYPT_KEY_LEN; i++)
+			key[i] = 0xa0 + i;
+		for (i = 0; i < CRYPT_ID_LEN; i++)
+			ctx.id[i] = 0x10 + i;
+		crypt_ctx_key(&ctx, key);
+		done = true;
+	}
+	return &ctx;
+}
+
+/* A memfd holding buf, its offset at 0 */
+int fuzz_memfd(const void *buf, size_t len)
+{
+	int fd = memfd_create("fuzz", MFD_CLOEXEC);
+
+	if (fd < 0 || (len && write_all(fd, buf, len) != (ssize_t)len) || lseek(fd, 0, SEEK_SET)) {
+		perror("fuzz: memfd");
+		abort();
+	}
+	return fd;
+}
+
+/* All of the file fd (malloc'd, at least one byte) */
+void *fuzz_file(int fd, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+
+	if (fstat(fd, &st))
+		abort();
+	buf = malloc(st.st_size + 1);
+	if (!buf || pread(fd, buf, st.st_size, 0) != st.st_size)
+		abort();
+	*len = st.st_size;
+	return buf;
+}
+
+/* buf sealed as the image name under ctx, in a new memfd */
+int fuzz_seal(const struct crypt_ctx *ctx, const char *name, const void *buf, size_t len)
+{
+	int fd = fuzz_memfd(NULL, 0);
+	struct crypt_stream *s = crypt_stream_open_write(ctx, fd, name);
+
+	if (!s || crypt_stream_write(s, buf, len) || crypt_stream_close_write(s))
+		abort();
+	crypt_stream_free(s);
+	return fd;
+}
