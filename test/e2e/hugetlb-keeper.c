@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "secret.h"
+#include "put.h"
 
 #define SIZE (4UL << 20)
 
@@ -30,16 +31,6 @@ static uint64_t word(unsigned long i)
 	x *= 0xd6e8feb86659fd93ULL;
 	x ^= x >> 32;
 	return x;
-}
-
-static void put(const char *path, const char *what)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(what, f);
-		fclose(f);
-	}
 }
 
 int main(int argc, char **argv)

@@ -15,6 +15,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "put.h"
+
 #define PAGE	4096
 #define MAX_MAP 16
 
@@ -33,16 +35,6 @@ static uint64_t word(unsigned map, unsigned long page, unsigned i)
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 29;
 	return x;
-}
-
-static void put(const char *path, const char *what)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(what, f);
-		fclose(f);
-	}
 }
 
 int main(int argc, char **argv)

@@ -13,6 +13,8 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
+#include "put.h"
+
 #define SIZE (64 << 10)
 
 static volatile sig_atomic_t check;
@@ -20,16 +22,6 @@ static volatile sig_atomic_t check;
 static void on_usr1(int sig)
 {
 	check = 1;
-}
-
-static void put(const char *path, const char *what)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f) {
-		fputs(what, f);
-		fclose(f);
-	}
 }
 
 int main(int argc, char **argv)

@@ -65,6 +65,26 @@ mkdir "$tmp/q"
 cp -a "$tmp/p/." "$tmp/q/"
 rm -f "$tmp"/q/*.log
 
+# restores_on WHAT DIR [ARGS]: DIR restores (with ARGS), the workload
+# counts on with its secret intact, and is killed again
+restores_on() {
+	local what=$1 dir=$2 before
+	shift 2
+	before=$(last_tick)
+	rm -f "$dir/pid"
+	if criu_t restore -D "$dir" -d -o restore.log -v4 "${k[@]}" --pidfile "$dir/pid" "$@"; then
+		track_pid "$(cat "$dir/pid")"
+		wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
+		check "parent: $what restores, and counts on ($(tail -n 1 "$tmp/log"))" \
+			grep -q "tick $((before + 2)): .* intact" "$tmp/log"
+		kill -9 "$(cat "$dir/pid")"
+		wait_for '[ "$(instances)" = 0 ]' 10
+	else
+		not_ok "parent: $what restores"
+		show_log_errors "$dir/restore.log"
+	fi
+}
+
 # variant NAME [SRC]: a copy of checkpoint SRC (default b) in $tmp/NAME
 variant() {
 	cp -a "$tmp/${2:-b}" "$tmp/$1"
@@ -112,18 +132,7 @@ flip_byte "$tmp/tampered/a/manifest.img" 40
 refused "a checkpoint whose parent's manifest was changed" "$tmp/tampered" \
 	"manifest.img: authentication failed at chunk 0"
 ln -s ../a "$tmp/bound/parent"
-before=$(last_tick)
-if criu_t restore -D "$tmp/bound" -d -o restore.log -v4 "${k[@]}" --pidfile "$tmp/bound/pid"; then
-	track_pid "$(cat "$tmp/bound/pid")"
-	wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
-	check "parent: a checkpoint with the parent it records restores, and counts on ($(tail -n 1 "$tmp/log"))" \
-		grep -q "tick $((before + 2)): .* intact" "$tmp/log"
-	kill -9 "$(cat "$tmp/bound/pid")"
-	wait_for '[ "$(instances)" = 0 ]' 10
-else
-	not_ok "parent: a checkpoint with the parent it records restores"
-	show_log_errors "$tmp/bound/restore.log"
-fi
+restores_on "a checkpoint with the parent it records" "$tmp/bound"
 # each directory's keys read once, by the root criu (whose log lines carry no task pid)
 loads=$(grep -F ': an encrypted checkpoint' "$tmp/bound/restore.log")
 check "parent: the keys of the checkpoint and its parent are read once, by the root criu" \
@@ -152,16 +161,5 @@ else
 		grep -q "lazy: not an encrypted checkpoint" "$tmp/lazy/lazy-pages.log"
 	check "parent: ... the restore fails, and no restored process is left" test "$(instances)" = "$before"
 fi
-before=$(last_tick)
-if criu_t restore -D "$tmp/b" -d -o restore.log -v4 "${k[@]}" --encrypt --pidfile "$tmp/b/pid"; then
-	track_pid "$(cat "$tmp/b/pid")"
-	wait_for '[ "$(last_tick)" -gt $((before + 1)) ]' 10
-	check "parent: restore --encrypt of an encrypted checkpoint, and it counts on" \
-		grep -q "tick $((before + 2)): .* intact" "$tmp/log"
-	kill -9 "$(cat "$tmp/b/pid")"
-	wait_for '[ "$(instances)" = 0 ]' 10
-else
-	not_ok "parent: restore --encrypt of an encrypted checkpoint"
-	show_log_errors "$tmp/b/restore.log"
-fi
+restores_on "restore --encrypt of an encrypted checkpoint" "$tmp/b" --encrypt
 exit $T_FAILED
