@@ -572,7 +572,7 @@ class Checkpoint:
         path = os.path.join(self.dir, name)
         if name not in self.listed:
             if not os.path.lexists(path):
-                raise Absent("%s: no such image" % path)
+                raise Absent("%s: no such file" % path)
             raise CryptError("%s: not listed in %s (not written by this dump)" % (path, MANIFEST))
         try:
             return open_regular(path)

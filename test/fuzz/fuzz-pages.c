@@ -10,16 +10,17 @@
  * and reads it with crypt_page_reader_preadv() at offsets and lengths the
  * input chooses.  Input:
  *
- *   flags  bit 0 the page writer; bit 1 flip a byte; bit 2 many pages
- *          (up to 1280, past the writer's ring of 4 batches of 256);
- *          bit 3 pages cut off or added; bit 4 another salt at restore
- *   pages  the number of pages (pages % 40, or (pages + 1) * 5)
+ *   flags  bit 0 the page writer; bit 1 flip a byte; bit 2 more pages,
+ *          with bit 5 many (up to 1280: the writer's two threads and its
+ *          ring of 4 batches of 256); bit 3 pages cut off or added; bit 4
+ *          another salt at restore
+ *   pages  the number of pages: pages % 40, pages + 40, (pages + 1) * 5
  *   at, val  the byte flipped (u32, u8); delta (u8): pages cut or added
  *   cut    records: tags per record of the direct way (u8)
  *   reads  (% 8), each: iovcnt (% 5), offset mode (u8) and offset, then per
  *          iovec a length (pages u16 % 600, and bytes when asked)
- *   the bytes of the pages: the input after the flags (the reads' bytes
- *   too), repeated, each page xor its index
+ *   the bytes of the pages: the input after the header (the reads' bytes
+ *   too), repeated, each page's index in its first 8 bytes
  *
  * Properties: a read succeeds exactly when its offset and every length
  * are whole pages, all of them have tags and are in the file, none was
@@ -96,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_in in = { data, size };
 	uint8_t flags = in_u8(&in), npages = in_u8(&in), val, delta, cut, nreads;
 	uint32_t at = in_u32(&in);
-	size_t nr = flags & 4 ? (npages + 1) * 5 : npages % 40, file_pages, i, r;
+	size_t nr = (flags & 0x24) == 0x24 ? (npages + 1) * 5 : flags & 4 ? npages + 40 : npages % 40;
+	size_t file_pages, i, r, have;
 	const uint8_t *ftags, *fsalt, *rest;
 	uint8_t *plain, bad_salt[CRYPT_NONCE_LEN];
 	struct crypt_stream *ts_w, *ts_r;
@@ -114,8 +116,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	rest = in.p;
 	plain = malloc(nr * PAGE + 1);
-	for (i = 0; i < nr * PAGE; i++)
-		plain[i] = (in.len ? rest[i % in.len] : 0) ^ (i / PAGE);
+	/* the input's bytes again and again (0x5a without any), the page's index in its first 8 bytes */
+	have = in.len < nr * PAGE ? in.len : nr * PAGE;
+	memcpy(plain, rest, have);
+	if (!have && nr)
+		plain[have++] = 0x5a;
+	while (have < nr * PAGE) {
+		r = have < nr * PAGE - have ? have : nr * PAGE - have;
+		memcpy(plain + have, plain, r);
+		have += r;
+	}
+	for (i = 0; i < nr; i++)
+		memcpy(plain + i * PAGE, &i, sizeof(i));
 
 	/* the images */
 	pfd = fuzz_memfd(NULL, 0);

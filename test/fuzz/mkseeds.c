@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 		put("pages", "direct", s, sizeof(s));
 		s[0] = 0x01;
 		put("pages", "writer", s, sizeof(s));
-		s[0] = 0x05; /* 1280 pages through the writer, 2 threads, the ring */
+		s[0] = 0x25; /* 1280 pages through the writer, 2 threads, the ring */
 		s[1] = 255;
 		put("pages", "writer-many", s, sizeof(s));
 		s[0] = 0x02; /* a flipped byte in page 2 */
