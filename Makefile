@@ -47,6 +47,12 @@ test: build
 	@scripts/run-tests.sh
 .PHONY: test
 
+# The module's unit tests and the benchmark's primitives, built against
+# build/criu (test/unit/module.mk)
+include test/unit/module.mk
+unit: $(UNIT)/crypt-unit $(UNIT)/crypt-unit-asan $(UNIT)/primitives
+.PHONY: unit
+
 # The benchmark of issue 7 (bench/README.md): results in bench/results/.
 # BENCH_QUICK=1 for a short run; BENCH_NO_BUILD=1 measures the binary
 # already built, without building first.

@@ -30,8 +30,7 @@
 #include <gnutls/gnutls.h>
 #include <sodium.h>
 
-#include "../test/unit/log-stub.h"
-#include "crypt.h"
+#include "crypt-private.h"
 
 static double now(void)
 {

@@ -74,11 +74,14 @@ snapshot() {
 	[ -x "$tree/criu/criu" ] || die "no $tree/criu/criu: run make build"
 	cp "$tree/criu/criu" "$CRIU.new" && mv "$CRIU.new" "$CRIU" || die "can't copy criu"
 	rm -rf "$B/python" "$src"
-	mkdir -p "$B/python" "$src/criu" "$src/images"
+	mkdir -p "$B/python" "$src/criu/arch/x86" "$src/compel/plugins" "$src/images"
 	cp -rL "$tree/lib/pycriu" "$B/python/" || die "can't copy pycriu"
 	# the encryption module's sources, for primitives.c
-	cp -L "$tree"/criu/crypt-*.c "$src/criu/" &&
+	cp -L "$tree"/criu/crypt-*.[ch] "$src/criu/" &&
 		cp -rL "$tree/criu/include" "$src/criu/" &&
+		cp -rL "$tree/criu/arch/x86/include" "$src/criu/arch/x86/" &&
+		cp -r "$tree/compel/include" "$src/compel/" &&
+		cp -r "$tree/compel/plugins/include" "$src/compel/plugins/" &&
 		cp -rL "$tree/include" "$src/" &&
 		cp -L "$tree"/images/*.pb-c.[ch] "$src/images/" || die "can't copy the module's sources"
 	timeout -k 5 30 "$CRIU" --version >"$B/criu-version" 2>&1 || die "the criu snapshot does not run"
@@ -92,10 +95,7 @@ build_programs() {
 		gcc -O2 -Wall -Werror -D_GNU_SOURCE -o "$B/bin/$p" "$top/bench/$p.c" || die "can't build $p"
 	done
 	rm -f "$B/bin/primitives"
-	gcc -O2 -Wall -D_GNU_SOURCE -iquote "$src/criu/include" -I"$src/include" -I"$src" \
-		-o "$B/bin/primitives" "$top/bench/primitives.c" "$src"/criu/crypt-key.c \
-		"$src"/criu/crypt-stream.c "$src"/criu/crypt-page.c "$src/images/cipher.pb-c.c" \
-		-lprotobuf-c -lgnutls -lsodium -lhogweed -lnettle -lgmp 2>"$B/primitives-build.log" ||
+	make -s -C "$top" CRYPT_TREE="$src" UNIT="$B/bin" "$B/bin/primitives" >"$B/primitives-build.log" 2>&1 ||
 		log "primitives.c does not build against this tree (see $B/primitives-build.log): no primitive figures"
 }
 

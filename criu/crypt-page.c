@@ -17,10 +17,7 @@
 
 #include "log.h"
 #include "common/xmalloc.h"
-#include "crypt.h"
-
-#undef LOG_PREFIX
-#define LOG_PREFIX "crypt: "
+#include "crypt-private.h"
 
 struct crypt_pages {
 	gnutls_cipher_hd_t xts;
@@ -49,16 +46,12 @@ const char *crypt_pages_name(const struct crypt_pages *cp)
 struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt)
 {
 	uint8_t kx[2 * CRYPT_KEY_LEN], kt[CRYPT_KEY_LEN], iv[CRYPT_PAGE_TWEAK_LEN] = {};
-	size_t nlen = strlen(name);
-	uint8_t data[CRYPT_NONCE_LEN + nlen];
 	gnutls_datum_t dkx = { kx, sizeof(kx) }, dkt = { kt, sizeof(kt) }, div = { iv, sizeof(iv) };
 	struct crypt_pages *cp;
 	int ret;
 
-	memcpy(data, salt, CRYPT_NONCE_LEN);
-	memcpy(data + CRYPT_NONCE_LEN, name, nlen);
-	crypt_derive(ctx, "criu-encrypt v1 pages xts", data, sizeof(data), kx, sizeof(kx));
-	crypt_derive(ctx, "criu-encrypt v1 pages tag", data, sizeof(data), kt, sizeof(kt));
+	crypt_derive_named(ctx, CRYPT_LABEL_XTS, salt, name, kx, sizeof(kx));
+	crypt_derive_named(ctx, CRYPT_LABEL_TAG, salt, name, kt, sizeof(kt));
 
 	cp = xzalloc(sizeof(*cp));
 	if (!cp || !(cp->name = xstrdup(name)))
@@ -152,7 +145,7 @@ int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned
 			pr_err("%s: GMAC failed at page %" PRIu64 "\n", cp->name, first + i);
 			return -1;
 		}
-		if (gnutls_memcmp(tag, tags + i * CRYPT_TAG_LEN, CRYPT_TAG_LEN)) {
+		if (!crypt_equal(tag, tags + i * CRYPT_TAG_LEN, CRYPT_TAG_LEN)) {
 			pr_err("%s: page %" PRIu64 " fails authentication (tampered, moved or not of this checkpoint)\n",
 			       cp->name, first + i);
 			return -1;

@@ -23,17 +23,11 @@
 #include <unistd.h>
 
 #include <sodium/crypto_aead_chacha20poly1305.h>
-#include <sodium/randombytes.h>
 
 #include "log.h"
 #include "common/compiler.h"
 #include "common/xmalloc.h"
-#include "crypt.h"
-
-#undef LOG_PREFIX
-#define LOG_PREFIX "crypt: "
-
-static const char stream_magic[CRYPT_MAGIC_LEN] = "CRIUSEAL";
+#include "crypt-private.h"
 
 struct crypt_stream {
 	int fd;
@@ -72,22 +66,15 @@ static size_t chunk_len(const struct crypt_stream *s, uint64_t i)
 
 static void stream_key(struct crypt_stream *s, const struct crypt_ctx *ctx, const uint8_t *nonce)
 {
-	size_t nlen = strlen(s->name);
-	uint8_t data[CRYPT_NONCE_LEN + nlen];
-
-	memcpy(data, nonce, CRYPT_NONCE_LEN);
-	memcpy(data + CRYPT_NONCE_LEN, s->name, nlen);
-	crypt_derive(ctx, "criu-encrypt v1 stream", data, sizeof(data), s->key, sizeof(s->key));
+	crypt_derive_named(ctx, CRYPT_LABEL_STREAM, nonce, s->name, s->key, sizeof(s->key));
 }
 
 /*
  * Every stream has a whole chunk buffer, of which it touches only the
  * pages it uses; those of closed streams are kept, wiped, for the next
- * streams.  Only criu's main thread opens streams.
+ * streams (crypt_buf_get()).  Only criu's main thread opens streams.
  */
-#define SPARE_BUFS 4
-static uint8_t *spare_bufs[SPARE_BUFS];
-static int nr_spare_bufs;
+#define STREAM_BUF (CRYPT_CHUNK + CRYPT_TAG_LEN)
 
 static struct crypt_stream *stream_alloc(int fd, const char *name, bool writing)
 {
@@ -96,10 +83,7 @@ static struct crypt_stream *stream_alloc(int fd, const char *name, bool writing)
 	s = xzalloc(sizeof(*s) + strlen(name) + 1);
 	if (!s)
 		return NULL;
-	if (nr_spare_bufs)
-		s->buf = spare_bufs[--nr_spare_bufs];
-	else
-		s->buf = xmalloc(CRYPT_CHUNK + CRYPT_TAG_LEN);
+	s->buf = crypt_buf_get(STREAM_BUF);
 	if (!s->buf) {
 		xfree(s);
 		return NULL;
@@ -115,30 +99,9 @@ void crypt_stream_free(struct crypt_stream *s)
 	if (!s)
 		return;
 	crypt_wipe(s->buf, s->used);
-	if (nr_spare_bufs < SPARE_BUFS)
-		spare_bufs[nr_spare_bufs++] = s->buf;
-	else
-		xfree(s->buf);
+	crypt_buf_put(s->buf, STREAM_BUF);
 	crypt_wipe(s, sizeof(*s));
 	xfree(s);
-}
-
-/* All of buf to fd; name is the image, for messages */
-static int write_all(int fd, const void *buf, size_t len, const char *name)
-{
-	while (len) {
-		ssize_t ret = write(fd, buf, len);
-
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_perror("%s: can't write", name);
-			return -1;
-		}
-		buf += ret;
-		len -= ret;
-	}
-	return 0;
 }
 
 struct crypt_stream *crypt_stream_open_write(const struct crypt_ctx *ctx, int fd, const char *name)
@@ -148,8 +111,11 @@ struct crypt_stream *crypt_stream_open_write(const struct crypt_ctx *ctx, int fd
 	s = stream_alloc(fd, name, true);
 	if (!s)
 		return NULL;
-	memcpy(s->hdr, stream_magic, CRYPT_MAGIC_LEN);
-	randombytes_buf(s->hdr + CRYPT_MAGIC_LEN, CRYPT_NONCE_LEN);
+	memcpy(s->hdr, CRYPT_MAGIC, CRYPT_MAGIC_LEN);
+	if (crypt_random(s->hdr + CRYPT_MAGIC_LEN, CRYPT_NONCE_LEN)) {
+		crypt_stream_free(s);
+		return NULL;
+	}
 	stream_key(s, ctx, s->hdr + CRYPT_MAGIC_LEN);
 	return s;
 }
@@ -161,7 +127,7 @@ static int write_chunks(struct crypt_stream *s, const uint8_t *buf, size_t len)
 	ssize_t ret;
 
 	if (s->chunk)
-		return write_all(s->fd, buf, len, s->name);
+		return crypt_write_all(s->fd, buf, len, s->name);
 	ret = writev(s->fd, iov, 2);
 	if (ret == CRYPT_HDR_LEN + len)
 		return 0;
@@ -171,10 +137,10 @@ static int write_chunks(struct crypt_stream *s, const uint8_t *buf, size_t len)
 	}
 	if (ret < 0)
 		ret = 0;
-	if (ret < CRYPT_HDR_LEN && write_all(s->fd, s->hdr + ret, CRYPT_HDR_LEN - ret, s->name))
+	if (ret < CRYPT_HDR_LEN && crypt_write_all(s->fd, s->hdr + ret, CRYPT_HDR_LEN - ret, s->name))
 		return -1;
 	ret = ret < CRYPT_HDR_LEN ? 0 : ret - CRYPT_HDR_LEN;
-	return write_all(s->fd, buf + ret, len - ret, s->name);
+	return crypt_write_all(s->fd, buf + ret, len - ret, s->name);
 }
 
 /* The same, once: after a failure the image is lost, and the error was told */
@@ -263,36 +229,13 @@ static int open_chunk(struct crypt_stream *s, uint64_t i)
 	return 0;
 }
 
-/* len bytes of fd at off, or an error naming the file: a short read is a truncation. */
-static int read_exact(int fd, void *buf, size_t len, off_t off, const char *name)
-{
-	ssize_t ret;
-
-	while (len) {
-		ret = pread(fd, buf, len, off);
-		if (ret < 0 && errno == EINTR)
-			continue;
-		if (ret <= 0) {
-			if (ret < 0)
-				pr_perror("%s: can't read", name);
-			else
-				pr_err("%s: truncated while reading\n", name);
-			return -1;
-		}
-		buf += ret;
-		len -= ret;
-		off += ret;
-	}
-	return 0;
-}
-
 static int read_chunk(struct crypt_stream *s, uint64_t i)
 {
 	size_t clen = chunk_len(s, i);
 
 	if (s->used < clen)
 		s->used = clen;
-	if (read_exact(s->fd, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name))
+	if (crypt_read_exact(s->fd, s->buf, clen, CRYPT_HDR_LEN + i * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name))
 		return -1;
 	return open_chunk(s, i);
 }
@@ -327,7 +270,7 @@ struct crypt_stream *crypt_stream_open_read(const struct crypt_ctx *ctx, int fd,
 		s->used = payload;
 		whole = preadv(fd, iov, 2, 0) == s->size;
 	}
-	if ((!whole && pread(fd, hdr, sizeof(hdr), 0) != sizeof(hdr)) || memcmp(hdr, stream_magic, CRYPT_MAGIC_LEN)) {
+	if ((!whole && pread(fd, hdr, sizeof(hdr), 0) != sizeof(hdr)) || memcmp(hdr, CRYPT_MAGIC, CRYPT_MAGIC_LEN)) {
 		pr_err("%s: not an encrypted image (bad header)\n", name);
 		goto err;
 	}
@@ -382,47 +325,44 @@ ssize_t crypt_stream_read(struct crypt_stream *s, void *buf, size_t len)
 
 /*
  * Raw images move between the memfd a raw user had and the image in
- * pieces of 1 MiB.  The chunks of a piece are independent: the caller and
- * a helper thread claim them one by one, so that the cipher runs on two
- * cores, and while the helper works on a piece the caller reads the next
- * one in and writes the previous one out, so that the I/O overlaps the
- * cipher.  The helper lives for one transfer; below 2 MiB it is not worth
- * starting (some 70 us), and the chunks go one by one.  The buffers are
- * kept for the next transfer (crypt_buf_get()).
+ * pieces of 1 MiB.  The chunks of a piece are independent: they are the
+ * units of a job of the worker-thread engine (crypt-work.c), so that the
+ * cipher runs on two cores, and while the engine works on a piece the
+ * caller reads the next one in and writes the previous one out, so that
+ * the I/O overlaps the cipher.  The helper lives for one transfer; below
+ * 2 MiB it is not worth starting (some 70 us), and the chunks go one by
+ * one.  The buffers are kept for the next transfer (crypt_buf_get()).
  */
 #define PIECE_CHUNKS 16
 #define BULK_MIN     32
 
 struct piece {
-	uint64_t first;	   /* its first chunk */
-	unsigned int nr;   /* its chunks */
-	unsigned int next; /* the next chunk to claim */
-	unsigned int done; /* chunks sealed or opened */
-	size_t plain_len;  /* bytes of plaintext */
-	size_t sealed_len; /* bytes in the file */
-	uint8_t *plain;	   /* CRYPT_CHUNK bytes a chunk */
-	uint8_t *sealed;   /* the chunks as in the file */
+	struct crypt_job job; /* a unit a chunk */
+	uint64_t first;	      /* its first chunk */
+	size_t plain_len;     /* bytes of plaintext */
+	size_t sealed_len;    /* bytes in the file */
+	uint8_t *plain;	      /* CRYPT_CHUNK bytes a chunk */
+	uint8_t *sealed;      /* the chunks as in the file */
 };
 
 struct bulk {
 	struct crypt_stream *s;
 	int fd; /* the plaintext */
 	bool seal;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct piece *todo; /* for the helper */
-	bool stop;
 	uint64_t bad; /* open: the first chunk that failed, or UINT64_MAX */
+	struct crypt_engine engine;
 	struct piece p[2];
 	uint8_t *mem;
 	size_t mem_len;
 };
 
-static void run_chunk(struct bulk *b, struct piece *p, unsigned int k)
+static void run_chunk(struct crypt_job *job, unsigned int k, int thread)
 {
 	const size_t c = CRYPT_CHUNK + CRYPT_TAG_LEN;
+	struct piece *p = container_of(job, struct piece, job);
+	struct bulk *b = job->arg;
 	const struct crypt_stream *s = b->s;
-	uint64_t i = p->first + k;
+	uint64_t i = p->first + k, bad;
 	uint8_t iv[CRYPT_IV_LEN];
 	size_t clen;
 
@@ -436,69 +376,15 @@ static void run_chunk(struct bulk *b, struct piece *p, unsigned int k)
 	}
 	clen = chunk_len(s, i);
 	chunk_iv(i, i == s->nr_chunks - 1, iv);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(p->plain + k * CRYPT_CHUNK, NULL, p->sealed + k * c,
-							       clen - CRYPT_TAG_LEN,
-							       p->sealed + k * c + clen - CRYPT_TAG_LEN, NULL, 0, iv,
-							       s->key)) {
-		pthread_mutex_lock(&b->lock);
-		if (i < b->bad)
-			b->bad = i;
-		pthread_mutex_unlock(&b->lock);
-	}
-}
-
-/* Seal or open chunks of p until none is left to claim. */
-static void work(struct bulk *b, struct piece *p)
-{
-	unsigned int k;
-
-	while ((k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED)) < p->nr) {
-		run_chunk(b, p, k);
-		if (__atomic_add_fetch(&p->done, 1, __ATOMIC_ACQ_REL) == p->nr) {
-			pthread_mutex_lock(&b->lock);
-			pthread_cond_broadcast(&b->cond);
-			pthread_mutex_unlock(&b->lock);
-		}
-	}
-}
-
-static void *helper(void *arg)
-{
-	struct bulk *b = arg;
-	struct piece *p;
-
-	pthread_mutex_lock(&b->lock);
-	while (!b->stop) {
-		p = b->todo;
-		if (!p) {
-			pthread_cond_wait(&b->cond, &b->lock);
-			continue;
-		}
-		b->todo = NULL;
-		pthread_mutex_unlock(&b->lock);
-		work(b, p);
-		pthread_mutex_lock(&b->lock);
-	}
-	pthread_mutex_unlock(&b->lock);
-	return NULL;
-}
-
-static void post(struct bulk *b, struct piece *p)
-{
-	pthread_mutex_lock(&b->lock);
-	b->todo = p;
-	pthread_cond_broadcast(&b->cond);
-	pthread_mutex_unlock(&b->lock);
-}
-
-/* The caller's share of p, then p done by both. */
-static void finish(struct bulk *b, struct piece *p)
-{
-	work(b, p);
-	pthread_mutex_lock(&b->lock);
-	while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) < p->nr)
-		pthread_cond_wait(&b->cond, &b->lock);
-	pthread_mutex_unlock(&b->lock);
+	if (!crypto_aead_chacha20poly1305_ietf_decrypt_detached(p->plain + k * CRYPT_CHUNK, NULL, p->sealed + k * c,
+								clen - CRYPT_TAG_LEN,
+								p->sealed + k * c + clen - CRYPT_TAG_LEN, NULL, 0, iv,
+								s->key))
+		return;
+	/* the first chunk that failed, for the caller to report */
+	bad = __atomic_load_n(&b->bad, __ATOMIC_RELAXED);
+	while (i < bad && !__atomic_compare_exchange_n(&b->bad, &bad, i, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 /* Read nr chunks from chunk first into p: plaintext from the memfd at off, or chunks from the image. */
@@ -507,17 +393,21 @@ static int load(struct bulk *b, struct piece *p, uint64_t first, unsigned int nr
 	struct crypt_stream *s = b->s;
 
 	p->first = first;
-	p->nr = nr;
-	p->next = p->done = 0;
+	p->job.units = nr;
 	if (b->seal) {
 		p->plain_len = nr * (size_t)CRYPT_CHUNK;
 		p->sealed_len = nr * (size_t)(CRYPT_CHUNK + CRYPT_TAG_LEN);
-		return read_exact(b->fd, p->plain, p->plain_len, off, s->name);
+		return crypt_read_exact(b->fd, p->plain, p->plain_len, off, s->name);
 	}
 	p->sealed_len = (nr - 1) * (size_t)(CRYPT_CHUNK + CRYPT_TAG_LEN) + chunk_len(s, first + nr - 1);
 	p->plain_len = p->sealed_len - nr * (size_t)CRYPT_TAG_LEN;
-	return read_exact(s->fd, p->sealed, p->sealed_len,
-			  CRYPT_HDR_LEN + first * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name);
+	return crypt_read_exact(s->fd, p->sealed, p->sealed_len,
+				CRYPT_HDR_LEN + first * (off_t)(CRYPT_CHUNK + CRYPT_TAG_LEN), s->name);
+}
+
+static void post(struct bulk *b, struct piece *p)
+{
+	crypt_engine_post(&b->engine, &p->job, run_chunk, b, p->job.units);
 }
 
 /* Write p out: the chunks to the image, or the plaintext to the memfd. */
@@ -529,18 +419,16 @@ static int store(struct bulk *b, struct piece *p)
 	if (b->seal) {
 		if (write_out(s, p->sealed, p->sealed_len))
 			return -1;
-		s->chunk += p->nr;
+		s->chunk += p->job.units;
 		return 0;
 	}
-	pthread_mutex_lock(&b->lock);
-	bad = b->bad;
-	pthread_mutex_unlock(&b->lock);
+	bad = __atomic_load_n(&b->bad, __ATOMIC_RELAXED);
 	if (bad != UINT64_MAX) {
 		pr_err("%s: authentication failed at chunk %" PRIu64 " (tampered, truncated or not of this checkpoint)\n",
 		       s->name, bad);
 		return -1;
 	}
-	return write_all(b->fd, p->plain, p->plain_len, s->name);
+	return crypt_write_all(b->fd, p->plain, p->plain_len, s->name);
 }
 
 /* nr chunks from the next one of s, between s and fd (from off when sealing) */
@@ -550,8 +438,6 @@ static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
 	struct bulk b = { .s = s, .fd = fd, .seal = s->writing, .bad = UINT64_MAX };
 	uint64_t first = s->chunk, end = first + nr;
 	struct piece *cur = &b.p[0], *next;
-	bool helped;
-	pthread_t t;
 	int i, ret;
 
 	b.mem_len = 2 * piece;
@@ -562,15 +448,14 @@ static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
 		b.p[i].plain = b.mem + i * piece;
 		b.p[i].sealed = b.p[i].plain + PIECE_CHUNKS * (size_t)CRYPT_CHUNK;
 	}
-	pthread_mutex_init(&b.lock, NULL);
-	pthread_cond_init(&b.cond, NULL);
-	helped = !crypt_thread_start(&t, helper, &b);
+	crypt_engine_init(&b.engine);
+	crypt_engine_start(&b.engine);
 
 	ret = load(&b, cur, first, min_t(uint64_t, nr, PIECE_CHUNKS), off);
 	if (!ret)
 		post(&b, cur);
 	while (!ret) {
-		uint64_t at = cur->first + cur->nr;
+		uint64_t at = cur->first + cur->job.units;
 
 		next = NULL;
 		if (at < end) {
@@ -578,7 +463,7 @@ static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
 			ret = load(&b, next, at, min_t(uint64_t, end - at, PIECE_CHUNKS),
 				   off + (at - first) * CRYPT_CHUNK);
 		}
-		finish(&b, cur);
+		crypt_engine_wait(&b.engine, &cur->job);
 		if (ret)
 			break;
 		if (next)
@@ -588,15 +473,8 @@ static int bulk(struct crypt_stream *s, int fd, off_t off, uint64_t nr)
 			break;
 		cur = next;
 	}
-
-	pthread_mutex_lock(&b.lock);
-	b.stop = true;
-	pthread_cond_broadcast(&b.cond);
-	pthread_mutex_unlock(&b.lock);
-	if (helped)
-		pthread_join(t, NULL);
-	pthread_cond_destroy(&b.cond);
-	pthread_mutex_destroy(&b.lock);
+	/* the helper runs the rest of a piece posted before a failure, then stops */
+	crypt_engine_fini(&b.engine);
 	crypt_wipe(b.mem, b.mem_len);
 	crypt_buf_put(b.mem, b.mem_len);
 	if (ret)
@@ -629,7 +507,7 @@ int crypt_stream_write_from(struct crypt_stream *s, int fd, off_t off, off_t len
 		}
 		/* the rest, and the chunk begun through bfd, straight into s->buf */
 		n = min_t(off_t, end - off, CRYPT_CHUNK - s->len);
-		if (read_exact(fd, s->buf + s->len, n, off, s->name))
+		if (crypt_read_exact(fd, s->buf + s->len, n, off, s->name))
 			return -1;
 		s->len += n;
 		if (s->used < s->len)
@@ -686,7 +564,7 @@ int crypt_stream_read_to(struct crypt_stream *s, int fd, off_t len)
 		n = s->len - s->pos;
 		if (!all && n > len)
 			n = len;
-		if (write_all(fd, s->buf + s->pos, n, s->name))
+		if (crypt_write_all(fd, s->buf + s->pos, n, s->name))
 			return -1;
 		s->pos += n;
 		if (!all)

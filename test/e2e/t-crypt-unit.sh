@@ -1,5 +1,5 @@
 # Unit tests of the encryption module (test/unit/crypt-unit.c, linked with
-# criu/crypt-key.c, crypt-stream.c and crypt-page.c): known answers from
+# the module alone: make unit, test/unit/module.mk): known answers from
 # Debian's python3-cryptography-vectors, stream framing, the page cipher,
 # and a cross-check of the key wrap and derivation with Python's
 # cryptography.  Then all of it again built with AddressSanitizer and
@@ -10,12 +10,11 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tree="$E2E_TOP/build/criu"
 vectors=/usr/lib/python3/dist-packages/cryptography_vectors
-unit="$E2E_TOP/build/e2e/crypt-unit"
-mkdir -p "$E2E_TOP/build/e2e"
+unit="$E2E_TOP/build/unit/crypt-unit"
+asan="$E2E_TOP/build/unit/crypt-unit-asan"
 
-if ! gcc -O2 -Wall -Werror -D_GNU_SOURCE -iquote "$tree/criu/include" -I"$tree/include" -I"$tree" \
-	-o "$unit" "$E2E_TOP/test/unit/crypt-unit.c" "$tree/criu/crypt-key.c" "$tree/criu/crypt-stream.c" \
-	"$tree/criu/crypt-page.c" "$tree/images/cipher.pb-c.c" -lprotobuf-c -lgnutls -lsodium -lhogweed -lnettle -lgmp; then
+if ! make -s -C "$E2E_TOP" build/unit/crypt-unit >"$tmp/build.log" 2>&1; then
+	cat "$tmp/build.log"
 	not_ok "crypt-unit: builds"
 	exit 1
 fi
@@ -27,13 +26,10 @@ fi
 
 # The same under ASan and UBSan: any report aborts the program (no
 # recovery), and is shown; every result line is the plain run's, marked.
-asan="$E2E_TOP/build/e2e/crypt-unit-asan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=87
-if ! gcc -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Werror \
-	-D_GNU_SOURCE -iquote "$tree/criu/include" -I"$tree/include" -I"$tree" -o "$asan" \
-	"$E2E_TOP/test/unit/crypt-unit.c" "$tree/criu/crypt-key.c" "$tree/criu/crypt-stream.c" "$tree/criu/crypt-page.c" \
-	"$tree/images/cipher.pb-c.c" -lprotobuf-c -lgnutls -lsodium -lhogweed -lnettle -lgmp; then
+if ! make -s -C "$E2E_TOP" build/unit/crypt-unit-asan >"$tmp/build.log" 2>&1; then
+	cat "$tmp/build.log"
 	not_ok "crypt-unit: builds with -fsanitize=address,undefined"
 	exit 1
 fi

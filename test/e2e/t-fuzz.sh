@@ -16,7 +16,7 @@ SMOKE_RUNS=${SMOKE_RUNS:-20000}
 # build when a source is newer than the last build
 stale=0
 [ -f "$out/.built" ] || stale=1
-for f in "$fz"/*.c "$fz"/*.h "$fz"/build.sh "$E2E_TOP"/criu/crypt-*.c "$E2E_TOP"/criu/include/crypt.h \
+for f in "$fz"/*.c "$fz"/*.h "$fz"/build.sh "$E2E_TOP"/criu/crypt-*.[ch] "$E2E_TOP"/criu/include/crypt.h "$E2E_TOP"/test/unit/stub.c \
 	"$E2E_TOP/build/criu/images/cipher.pb-c.c"; do
 	[ "$f" -nt "$out/.built" ] && stale=1
 done

@@ -15,12 +15,13 @@ out=${1:-$top/build/fuzz}
 mkdir -p "$out/obj"
 
 HARNESSES="cipher cipher-fields stream stream-seal tags pages"
-INC="-D_GNU_SOURCE -DFUZZ_PKI_DIR=\"$top/build/pki\" -iquote $tree/criu/include -iquote $tree/include
+INC="-D_GNU_SOURCE -DCONFIG_ENCRYPTION -DFUZZ_PKI_DIR=\"$top/build/pki\" -iquote $tree/criu -iquote $tree/criu/include -iquote $tree/include
 	-iquote $tree/criu/arch/x86/include -iquote $tree -I$tree/compel/include/uapi -I$tree/include -I$tree
 	-I$src"
 SAN="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
 LIBS="-lprotobuf-c -lgnutls -lsodium -lhogweed -lnettle -lgmp -lpthread"
-MODULE="crypt-key crypt-stream crypt-page crypt-page-io"
+# the module's files that link alone (test/unit/module.mk)
+MODULE=$(sed -n 's/^CRYPT_MODULE[[:space:]]*:= *//p' "$top/test/unit/module.mk" | sed 's/[^ ]*/crypt-&/g')
 
 command -v clang >/dev/null || {
 	echo "build.sh: clang is not installed (apt-get install clang libclang-rt-14-dev)" >&2
@@ -35,12 +36,13 @@ for m in $MODULE; do
 	objs="$objs $out/obj/$m.o"
 done
 clang $SAN -fsanitize=fuzzer-no-link $INC -c "$src/stub.c" -o "$out/obj/stub.o"
+clang $SAN -fsanitize=fuzzer-no-link $INC -c "$top/test/unit/stub.c" -o "$out/obj/criu-stub.o"
 clang $SAN -fsanitize=fuzzer-no-link $INC -c "$tree/images/cipher.pb-c.c" -o "$out/obj/cipher.pb-c.o"
-objs="$objs $out/obj/stub.o $out/obj/cipher.pb-c.o"
+objs="$objs $out/obj/stub.o $out/obj/criu-stub.o $out/obj/cipher.pb-c.o"
 
 for h in $HARNESSES; do
 	clang $SAN -fsanitize=fuzzer $INC -Wall -Werror -o "$out/fuzz-$h" "$src/fuzz-$h.c" $objs $LIBS
 	echo "$h"
 done
-clang -g -O1 $INC -Wall -Werror -o "$out/mkseeds" "$src/mkseeds.c" "$src/stub.c" \
+clang -g -O1 $INC -Wall -Werror -o "$out/mkseeds" "$src/mkseeds.c" "$src/stub.c" "$top/test/unit/stub.c" \
 	"$tree/images/cipher.pb-c.c" $(for m in $MODULE; do echo "$out/obj/$m.plain.o"; done) $LIBS

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "crypt.h"
+#include "crypt-private.h"
 
 /* Where the test keys are (test/pki/make-keys.sh); FUZZ_PKI overrides. */
 #ifndef FUZZ_PKI_DIR

@@ -1,7 +1,6 @@
 /*
- * What the encryption module needs of criu when it is linked alone into a
- * fuzz harness: the log (silent, or to stderr with FUZZ_VERBOSE=1) and
- * util.c's read_all()/write_all(); and the harnesses' shared helpers.
+ * The harnesses' shared helpers.  What the encryption module needs of
+ * criu is test/unit/stub.c's (the log, silent unless FUZZ_VERBOSE=1).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,58 +11,12 @@
 #include "log.h"
 #include "fuzz.h"
 
-static int verbose = -1;
-
-void print_on_level(unsigned int loglevel, const char *format, ...)
-{
-	va_list args;
-
-	if (verbose < 0)
-		verbose = getenv("FUZZ_VERBOSE") && atoi(getenv("FUZZ_VERBOSE"));
-	if (!verbose || loglevel > LOG_WARN)
-		return;
-	va_start(args, format);
-	vfprintf(stderr, format, args);
-	va_end(args);
-}
-
-/* As criu's util.c: all of size bytes, or fewer at the end of the file, or -1. */
-ssize_t read_all(int fd, void *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (n < size) {
-		ssize_t ret = read(fd, (char *)buf + n, size - n);
-
-		if (ret < 0 && errno == EINTR)
-			continue;
-		if (ret < 0)
-			return n ? (ssize_t)n : -1;
-		if (!ret)
-			break;
-		n += ret;
-	}
-	return n;
-}
-
-ssize_t write_all(int fd, const void *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (n < size) {
-		ssize_t ret = write(fd, (const char *)buf + n, size - n);
-
-		if (ret < 0 && errno == EINTR)
-			continue;
-		if (ret <= 0)
-			return n ? (ssize_t)n : -1;
-		n += ret;
-	}
-	return n;
-}
+/* criu's log (test/unit/stub.c): silent unless FUZZ_VERBOSE=1 */
+extern bool stub_log_quiet;
 
 void fuzz_init(void)
 {
+	stub_log_quiet = !(getenv("FUZZ_VERBOSE") && atoi(getenv("FUZZ_VERBOSE")));
 	if (crypt_init())
 		abort();
 }

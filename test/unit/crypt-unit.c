@@ -1,6 +1,6 @@
 /*
- * Unit tests of the encryption module (criu/crypt-key.c, crypt-stream.c),
- * linked against the module itself.  Prints one "ok - ..." or
+ * Unit tests of the encryption module (criu/crypt-*.c), linked against the
+ * module itself (make unit).  Prints one "ok - ..." or
  * "not ok - ..." line per check.
  *
  *   crypt-unit kat VECTORS_DIR    known answers from python3-cryptography-vectors:
@@ -31,8 +31,7 @@
 #include <nettle/rsa.h>
 #include <sodium.h>
 
-#include "log-stub.h"
-#include "crypt.h"
+#include "crypt-private.h"
 #include "images/cipher.pb-c.h"
 
 static int failed;

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# Cross-check of the key wrap and key derivation of criu/crypt-key.c with
-# Python's cryptography, as an independent implementation of the format
+# Cross-check of the key wrap and key derivation of criu/crypt-cipher.c,
+# crypt-rsa.c and crypt-kdf.c with Python's cryptography, as an independent implementation of the format
 # (Documentation/encryption.txt):
 #   crypt_cross.py CRYPT_UNIT PKI_DIR
 import hashlib

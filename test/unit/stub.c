@@ -1,0 +1,61 @@
+/*
+ * What the encryption module needs of criu when it is linked alone (unit
+ * tests, benchmarks, fuzz harnesses): the log, errors and warnings to
+ * stderr (none when stub_log_quiet is set), and util.c's
+ * read_all()/write_all().
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+bool stub_log_quiet;
+
+void print_on_level(unsigned int loglevel, const char *format, ...)
+{
+	va_list args;
+
+	if (stub_log_quiet || loglevel > LOG_WARN)
+		return;
+	va_start(args, format);
+	vfprintf(stderr, format, args);
+	va_end(args);
+}
+
+/* As criu's util.c: all of size bytes, or fewer at the end of the file, or -1. */
+ssize_t read_all(int fd, void *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size) {
+		ssize_t ret = read(fd, (char *)buf + n, size - n);
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret < 0)
+			return n ? (ssize_t)n : -1;
+		if (!ret)
+			break;
+		n += ret;
+	}
+	return n;
+}
+
+ssize_t write_all(int fd, const void *buf, size_t size)
+{
+	size_t n = 0;
+
+	while (n < size) {
+		ssize_t ret = write(fd, (const char *)buf + n, size - n);
+
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0)
+			return n ? (ssize_t)n : -1;
+		n += ret;
+	}
+	return n;
+}
