@@ -11,6 +11,7 @@ libgnutls28-dev nettle-dev libgmp-dev libnftables-dev libbpf-dev libaio-dev
 uuid-dev libdrm-dev libsodium-dev
 python3 python3-protobuf python3-yaml python3-cryptography python3-junit.xml
 python3-cryptography-vectors
+strace binutils clang libclang-rt-14-dev
 iptables nftables gnutls-bin
 asciidoc-base xmlto
 qemu-system-x86 busybox-static

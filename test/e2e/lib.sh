@@ -101,6 +101,13 @@ check() {
 	if "$@"; then ok "$name"; else not_ok "$name"; return 1; fi
 }
 
+# not COMMAND...: succeeds when the command fails
+not() { ! "$@"; }
+
+# The last tick a secret-keeper (or another ticking workload) wrote to
+# its log, $1 or $tmp/log
+last_tick() { tail -n 1 "${1:-$tmp/log}" | cut -d' ' -f2 | tr -d :; }
+
 # Show the errors of a criu log, for a failed test's output.
 show_log_errors() {
 	grep -E 'Error|Warn' "$1" 2>/dev/null | grep -v 'RLIMIT_NOFILE' | tail -n 5 | sed 's/^/    # /'

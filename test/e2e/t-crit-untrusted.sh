@@ -14,7 +14,6 @@
 e2e_setup crit-untrusted
 keeper=$(e2e_cc secret-keeper) || exit 1
 marker="$tmp/secret"
-last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 k=(--tls-key "$pki/key.pem")
 coredump=$E2E_TOP/build/bin/criu-coredump
 

@@ -6,7 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 e2e_setup crit
 keeper=$(e2e_cc secret-keeper)
-last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 
 secret="crit-$RANDOM$RANDOM$RANDOM"
 echo "$secret" >"$tmp/secret"

@@ -5,7 +5,6 @@
 tmp=$(mktemp -d)
 trap 'e2e_cleanup; rm -rf "$tmp"' EXIT
 keeper=$(e2e_cc secret-keeper)
-last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 
 round() { # $1: name of the path; environment of criu from the caller
 	local name=$1 d="$tmp/$1" pid before
@@ -33,7 +32,6 @@ round() { # $1: name of the path; environment of criu from the caller
 	check "$name: its secret is intact" not grep -q CORRUPTED "$tmp/log"
 	e2e_cleanup
 }
-not() { ! "$@"; }
 
 round "default stop ($(criu_t check --feature ptrace_breakpoints >/dev/null 2>&1 && echo breakpoint || echo syscall tracing))"
 CRIU_FAULT=130 round "forced syscall tracing"

@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 e2e_setup encrypt
 keeper=$(e2e_cc secret-keeper)
-last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 # the workload's secret file path marks its processes (and only them)
 marker="$tmp/secret"
 
@@ -116,7 +115,6 @@ try_restore() { # name, dir, expected error, options
 	check "encrypt: ... the images are as they were" \
 		test "$(cd "$d" && ls | grep -v '\.log$' | xargs cat | md5sum)" = "$sum"
 }
-not() { ! "$@"; }
 fresh_copy() { # of checkpoint b, as $tmp/t
 	t="$tmp/t"
 	rm -rf "$t"

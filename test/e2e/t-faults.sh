@@ -27,9 +27,8 @@ start() { # name, fault-keeper options
 	echo "fault-$w-$RANDOM$RANDOM$RANDOM" >"$tmp/$w.secret"
 	: >"$tmp/$w.log"
 	pid=$(start_in_pidns "$keeper" "$tmp/$w.secret" "$tmp/$w.log" "$tmp/$w.result" "$@")
-	wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 20
+	wait_for '[ "$(last_tick "$tmp/$w.log")" -ge 2 ] 2>/dev/null' 20
 }
-last_tick() { tail -n 1 "$tmp/$w.log" | cut -d' ' -f2 | tr -d :; }
 # The processes of workload $w and of a criu restore of DIR (whose forked
 # tasks carry criu's command line until their memory is restored); the
 # patterns in a file, so that grep does not count itself
@@ -54,9 +53,9 @@ self_check() {
 # finds its secret, memory, file and pipe intact
 runs_unharmed() { # name
 	local t0 t1 tracer
-	t0=$(last_tick)
-	wait_for '[ "$(last_tick)" -gt $((t0 + 2)) ]' 10
-	t1=$(last_tick)
+	t0=$(last_tick "$tmp/$w.log")
+	wait_for '[ "$(last_tick "$tmp/$w.log")" -gt $((t0 + 2)) ]' 10
+	t1=$(last_tick "$tmp/$w.log")
 	tracer=$(awk '/^TracerPid:/ { print $2 }' /proc/$pid/status 2>/dev/null)
 	check "$1: the process counts on by itself (tick $t0, then $t1; tracer ${tracer:-none})" \
 		test "$t1" -gt $((t0 + 2)) -a "$tracer" = 0

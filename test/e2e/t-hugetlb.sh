@@ -8,7 +8,6 @@
 e2e_setup hugetlb
 bin=$(e2e_cc hugetlb-keeper) || exit 1
 secret="huge-s3cr3t-$RANDOM$RANDOM$RANDOM"
-not() { ! "$@"; }
 
 nr_file=/proc/sys/vm/nr_hugepages
 free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)

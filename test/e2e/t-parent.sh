@@ -12,7 +12,6 @@
 e2e_setup parent
 keeper=$(e2e_cc secret-keeper) || exit 1
 marker="$tmp/secret"
-last_tick() { tail -n 1 "$tmp/log" | cut -d' ' -f2 | tr -d :; }
 instances() { grep -lsF "$marker" /proc/[0-9]*/cmdline | wc -l; }
 k=(--tls-key "$pki/key.pem")
 

@@ -9,7 +9,6 @@ e2e_setup shm
 bin=$(e2e_cc shm-keeper) || exit 1
 secret="shm-s3cr3t-$RANDOM$RANDOM$RANDOM"
 instances() { pgrep -cxf "$bin $secret .*"; }
-not() { ! "$@"; }
 
 pid=$(start_in_pidns unshare --ipc "$bin" "$secret" "$tmp/ready" "$tmp/result")
 track_pid "$pid"
