@@ -50,7 +50,7 @@ test: build
 # The module's unit tests and the benchmark's primitives, built against
 # build/criu (test/unit/module.mk)
 include test/unit/module.mk
-unit: $(UNIT)/crypt-unit $(UNIT)/crypt-unit-asan $(UNIT)/primitives
+unit: $(UNIT)/crypt-unit $(UNIT)/crypt-unit-asan $(UNIT)/primitives $(UNIT)/vectors
 .PHONY: unit
 
 # The benchmark of issue 7 (bench/README.md): results in bench/results/.

@@ -3,7 +3,7 @@
  * in place and length-preserving, with AES-256-XTS, and authenticated by a
  * GMAC tag over its ciphertext and position, so that any page can be read
  * (or punched out) alone.  Both through GnuTLS, which runs them with
- * AES-NI and PCLMUL.  See Documentation/encryption.txt.
+ * AES-NI and PCLMUL.  See Documentation/encryption-format.txt.
  *
  *   keys   Kx (64 bytes), Kt (32 bytes) = derive(label, salt || image name)
  *   page j C_j = AES-256-XTS(Kx, tweak = j as 8 bytes little-endian || 0^8, P_j)

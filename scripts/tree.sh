@@ -2,7 +2,7 @@
 # Lay out build/criu: the pristine CRIU 4.1.1 tree, patches/series applied
 # as git commits on top of the tag "upstream", and the project's own new
 # files linked in from the checkout (so an edit in either place is the same
-# edit).  See README.md, "The patch set".
+# edit).  See patches/README.md.
 #
 #   tree.sh          create build/criu, or bring it in line with patches/
 #   tree.sh patches  turn the commits upstream..HEAD of build/criu into patches/

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # A second, independent decoder of encrypted checkpoints, written from
-# Documentation/encryption.txt with Python's cryptography (not from the C).
+# Documentation/encryption-format.txt with Python's cryptography (not from the C).
 #
 # A checkpoint is untrusted input: whoever can write its directory can put
 # anything there, and anyone with the recipient's certificate can make a
@@ -678,8 +678,8 @@ def _dir_id(path):
 
 def open_dir(dirpath, key_path=None):
     """The checkpoint in dirpath: a Checkpoint (encrypted) or a PlainDir,
-    once its chain of parents is checked (Documentation/encryption.txt,
-    "Parent checkpoints").  Read once."""
+    once its chain of parents is checked (Documentation/encryption-format.txt,
+    section 9).  Read once."""
     dirpath = os.path.normpath(dirpath)
     k = _dir_id(dirpath)
     if k in _walking:

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # bind-parent.py DIR KEY PARENT: rewrite cipher.img of the encrypted
 # checkpoint DIR (which has no parent link yet) so that it records PARENT
-# as the checkpoint it was dumped against (Documentation/encryption.txt,
-# "Parent checkpoints"), its MAC made again with the checkpoint key.
+# as the checkpoint it was dumped against (Documentation/encryption-format.txt,
+# section 9), its MAC made again with the checkpoint key.
 # Only the key's holder can do this: it stands for a dump with
 # --prev-images-dir, which this host can't make (no soft-dirty tracking).
 import hashlib

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 # crit-bind.py DIR KEY PARENT: make the encrypted checkpoint DIR record
 # PARENT as the checkpoint it was dumped against, as 'criu dump
-# --prev-images-dir' does (Documentation/encryption.txt, "Parent
-# checkpoints"): cipher.img gets the parent's digest, and its MAC is made
+# --prev-images-dir' does (Documentation/encryption-format.txt,
+# section 9): cipher.img gets the parent's digest, and its MAC is made
 # again with the checkpoint key (KEY unwraps it).  For t-crit-untrusted.sh,
 # which can't dump real chains on this host (no soft-dirty tracking).
 # Written from the format's text, apart from crypt.py's reading of it.

@@ -6,7 +6,7 @@
 # not grow with the size of a file: a plain image planted among sealed
 # ones, an image the manifest does not list, a FIFO, a symlink, a sparse
 # 4 GiB page or sealed image, a malformed cipher.img, a damaged header, and
-# the parent links of Documentation/encryption.txt ("Parent checkpoints").
+# the parent links of Documentation/encryption-format.txt (section 9).
 # crit decrypt writes only what it decrypted and authenticated, into a
 # directory of mode 0700 with files of mode 0600.  Last, a smoke run of the
 # mutation fuzzer test/crit/mutate.py and a replay of its kept inputs.
@@ -223,7 +223,7 @@ refused "a manifest.img whose magic is damaged" "manifest-magic/manifest.img: no
 	crit x "$tmp/manifest-magic" ps "${k[@]}"
 
 # 5. Parent links: refused whenever a checkpoint is opened, whether or not
-# a page comes from the parent (Documentation/encryption.txt)
+# a page comes from the parent (Documentation/encryption-format.txt)
 variant plainchild plain
 ln -s ../enc "$tmp/plainchild/parent"
 every_command "a plain checkpoint linked to an encrypted parent" "$tmp/plainchild" \

@@ -1,5 +1,5 @@
 # CRIT, the second decoder of the format (lib/pycriu/crypt.py, written from
-# Documentation/encryption.txt with Python's cryptography): 'crit decrypt'
+# Documentation/encryption-format.txt with Python's cryptography): 'crit decrypt'
 # makes a plain copy of an encrypted checkpoint that criu restores without
 # any key; a tampered checkpoint or a wrong key gives a one-line error and
 # no copy.

@@ -7,7 +7,7 @@
  * when the first loaded; then crypt_tags_find().
  *
  * Properties, against a parser of the format written here again
- * (Documentation/encryption.txt: L || name || S || k || k tags, L 1-255,
+ * (Documentation/encryption-format.txt: L || name || S || k || k tags, L 1-255,
  * no zero byte in the name, one S per name, the records of a name in one
  * tags image): the load succeeds exactly when the format says it must;
  * every name recorded is found with its salt and its tags, in file

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # Cross-check of the key wrap and key derivation of criu/crypt-cipher.c,
 # crypt-rsa.c and crypt-kdf.c with Python's cryptography, as an independent implementation of the format
-# (Documentation/encryption.txt):
+# (Documentation/encryption-format.txt):
 #   crypt_cross.py CRYPT_UNIT PKI_DIR
 import hashlib
 import hmac

@@ -25,3 +25,7 @@ $(UNIT)/crypt-unit-asan: test/unit/crypt-unit.c $(CRYPT_SRCS) $(CRYPT_HDRS)
 $(UNIT)/primitives: bench/primitives.c $(CRYPT_SRCS) $(CRYPT_HDRS)
 	@mkdir -p $(@D)
 	gcc -O2 -Wall $(CRYPT_CPPFLAGS) -o $@ $(filter %.c,$^) $(CRYPT_LIBS)
+
+$(UNIT)/vectors: test/vectors/vectors.c $(CRYPT_SRCS) $(CRYPT_HDRS)
+	@mkdir -p $(@D)
+	gcc -O2 -Wall -Werror $(CRYPT_CPPFLAGS) -o $@ $(filter %.c,$^) $(CRYPT_LIBS)
