@@ -35,6 +35,11 @@ patches:
 .PHONY: patches
 
 # Check that patches/ on the pristine tarball gives exactly build/criu.
+# The series for CRIU's maintainers, with the new files: build/series/
+series:
+	@scripts/series.sh
+.PHONY: series
+
 verify-tree:
 	@scripts/tree.sh verify
 .PHONY: verify-tree
