@@ -40,6 +40,13 @@ static void free_datum(gnutls_datum_t *d, bool secret)
 	d->data = NULL;
 }
 
+/* the modulus and the public exponent */
+static void free_public(gnutls_datum_t *m, gnutls_datum_t *e)
+{
+	free_datum(m, false);
+	free_datum(e, false);
+}
+
 static int set_public_key(struct rsa_public_key *pub, const gnutls_datum_t *m, const gnutls_datum_t *e)
 {
 	nettle_mpz_set_str_256_u(pub->n, m->size, m->data);
@@ -88,8 +95,7 @@ static int load_cert(const char *path, struct rsa_public_key *pub, uint8_t *kid)
 	}
 	ret = 0;
 out:
-	free_datum(&m, false);
-	free_datum(&e, false);
+	free_public(&m, &e);
 	free_datum(&d, false);
 	gnutls_x509_crt_deinit(crt);
 	return ret;
@@ -140,13 +146,12 @@ static int load_key(const char *path, struct rsa_public_key *pub, struct rsa_pri
 	mpz_clear(t);
 	if (!mpz_invert(priv->c, priv->q, priv->p) || set_public_key(pub, &m, &e) ||
 	    !rsa_private_key_prepare(priv) || pub->size != priv->size) {
-		pr_err("%s: invalid RSA key\n", path);
+		pr_err("%s: an invalid RSA private key\n", path);
 		goto out;
 	}
 	ret = 0;
 out:
-	free_datum(&m, false);
-	free_datum(&e, false);
+	free_public(&m, &e);
 	free_datum(&dd, true);
 	free_datum(&p, true);
 	free_datum(&q, true);

@@ -32,9 +32,9 @@
 #include <sodium.h>
 
 #include "crypt-private.h"
+#include "stub.h"
 #include "images/cipher.pb-c.h"
 
-static int failed;
 
 /* gnutls_rnd() as the module calls it, made to fail on demand */
 static int fail_rnd;
@@ -48,19 +48,6 @@ int gnutls_rnd(gnutls_rnd_level_t level, void *data, size_t len)
 	if (!real)
 		real = dlsym(RTLD_NEXT, "gnutls_rnd");
 	return real(level, data, len);
-}
-
-static void result(int ok, const char *fmt, ...)
-{
-	va_list args;
-
-	printf(ok ? "ok - " : "not ok - ");
-	va_start(args, fmt);
-	vprintf(fmt, args);
-	va_end(args);
-	printf("\n");
-	if (!ok)
-		failed = 1;
 }
 
 /* Hex to bytes; an odd number of digits is read as if a 0 led them. */
@@ -728,5 +715,5 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: see the head of %s\n", __FILE__);
 		return 2;
 	}
-	return failed;
+	return stub_failed;
 }

@@ -6,8 +6,8 @@ CRYPT_TREE	?= build/criu
 CRYPT_MODULE	:= util work rsa kdf cipher stream page page-io tags
 CRYPT_SRCS	= $(patsubst %,$(CRYPT_TREE)/criu/crypt-%.c,$(CRYPT_MODULE)) \
 		  $(CRYPT_TREE)/images/cipher.pb-c.c test/unit/stub.c
-CRYPT_HDRS	= $(CRYPT_TREE)/criu/crypt-private.h $(CRYPT_TREE)/criu/include/crypt.h
-CRYPT_CPPFLAGS	= -D_GNU_SOURCE -DCONFIG_ENCRYPTION -iquote $(CRYPT_TREE)/criu \
+CRYPT_HDRS	= $(CRYPT_TREE)/criu/crypt-private.h $(CRYPT_TREE)/criu/include/crypt.h test/unit/stub.h
+CRYPT_CPPFLAGS	= -D_GNU_SOURCE -DCONFIG_ENCRYPTION -iquote test/unit -iquote $(CRYPT_TREE)/criu \
 		  -iquote $(CRYPT_TREE)/criu/arch/x86/include -I$(CRYPT_TREE)/compel/include/uapi \
 		  -iquote $(CRYPT_TREE)/criu/include -I$(CRYPT_TREE)/include -I$(CRYPT_TREE)
 CRYPT_LIBS	:= -lprotobuf-c -lgnutls -lsodium -lhogweed -lnettle -lgmp -lpthread

@@ -2,7 +2,7 @@
  * What the encryption module needs of criu when it is linked alone (unit
  * tests, benchmarks, fuzz harnesses): the log, errors and warnings to
  * stderr (none when stub_log_quiet is set), and util.c's
- * read_all()/write_all().
+ * read_all()/write_all(); and the tests' result lines (stub.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stub.h"
 
 bool stub_log_quiet;
 
@@ -58,4 +59,20 @@ ssize_t write_all(int fd, const void *buf, size_t size)
 		n += ret;
 	}
 	return n;
+}
+
+int stub_failed;
+
+/* One "ok - ..." or "not ok - ..." line; a "not ok" fails the program */
+void result(int ok, const char *fmt, ...)
+{
+	va_list args;
+
+	printf(ok ? "ok - " : "not ok - ");
+	va_start(args, fmt);
+	vprintf(fmt, args);
+	va_end(args);
+	printf("\n");
+	if (!ok)
+		stub_failed = 1;
 }
