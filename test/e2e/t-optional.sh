@@ -57,8 +57,10 @@ check "optional: ... and the process runs on ($t0 -> $(last_tick))" test "$(last
 
 # an encrypted checkpoint of it, made by the full criu, is refused by the other
 mkdir -p "$tmp/enc"
-check "optional: the full criu dumps it encrypted" timeout 60 "$full" dump -t "$pid" -D "$tmp/enc" -o dump.log \
-	-v4 --encrypt --tls-cert "$pki/cert.pem" --leave-running
+# (--tls-cert named relative to where criu starts, not to the images directory)
+check "optional: the full criu dumps it encrypted, for --tls-cert $(basename "$pki")/cert.pem" \
+	sh -c "cd '$(dirname "$pki")' && timeout 60 '$full' dump -t '$pid' -D '$tmp/enc' -o dump.log -v4 --encrypt \
+	--tls-cert '$(basename "$pki")/cert.pem' --leave-running"
 if timeout 60 "$noenc" restore -D "$tmp/enc" -d -o restore.log -v4 --tls-key "$pki/key.pem" \
 	--pidfile "$tmp/enc/pid" 2>/dev/null; then
 	track_pid "$(cat "$tmp/enc/pid")"
