@@ -42,16 +42,14 @@ const char *crypt_pages_name(const struct crypt_pages *cp)
 	return cp->name;
 }
 
-/* The keys of the page image name, whose random salt is salt. */
-struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt)
+/* The page cipher of the page image name with the keys kx and kt (KATs set them directly). */
+struct crypt_pages *crypt_pages_with_keys(const uint8_t *kx, const uint8_t *kt, const char *name)
 {
-	uint8_t kx[2 * CRYPT_KEY_LEN], kt[CRYPT_KEY_LEN], iv[CRYPT_PAGE_TWEAK_LEN] = {};
-	gnutls_datum_t dkx = { kx, sizeof(kx) }, dkt = { kt, sizeof(kt) }, div = { iv, sizeof(iv) };
+	uint8_t iv[CRYPT_PAGE_TWEAK_LEN] = {};
+	gnutls_datum_t dkx = { (uint8_t *)kx, 2 * CRYPT_KEY_LEN }, dkt = { (uint8_t *)kt, CRYPT_KEY_LEN };
+	gnutls_datum_t div = { iv, sizeof(iv) };
 	struct crypt_pages *cp;
 	int ret;
-
-	crypt_derive_named(ctx, CRYPT_LABEL_XTS, salt, name, kx, sizeof(kx));
-	crypt_derive_named(ctx, CRYPT_LABEL_TAG, salt, name, kt, sizeof(kt));
 
 	cp = xzalloc(sizeof(*cp));
 	if (!cp || !(cp->name = xstrdup(name)))
@@ -68,14 +66,24 @@ struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *nam
 		pr_err("%s: can't set up GMAC: %s\n", name, gnutls_strerror(ret));
 		goto err;
 	}
+	return cp;
+err:
+	crypt_pages_free(cp);
+	return NULL;
+}
+
+/* The keys of the page image name, whose random salt is salt. */
+struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt)
+{
+	uint8_t kx[2 * CRYPT_KEY_LEN], kt[CRYPT_KEY_LEN];
+	struct crypt_pages *cp;
+
+	crypt_derive_named(ctx, CRYPT_LABEL_XTS, salt, name, kx, sizeof(kx));
+	crypt_derive_named(ctx, CRYPT_LABEL_TAG, salt, name, kt, sizeof(kt));
+	cp = crypt_pages_with_keys(kx, kt, name);
 	crypt_wipe(kx, sizeof(kx));
 	crypt_wipe(kt, sizeof(kt));
 	return cp;
-err:
-	crypt_wipe(kx, sizeof(kx));
-	crypt_wipe(kt, sizeof(kt));
-	crypt_pages_free(cp);
-	return NULL;
 }
 
 static void page_tweak(uint64_t j, uint8_t *tweak)
@@ -87,20 +95,31 @@ static void page_tweak(uint64_t j, uint8_t *tweak)
 		tweak[i] = j & 0xff;
 }
 
-/* Silent: also runs on the dump's worker thread, and criu's log is not thread-safe. */
-static int page_tag(struct crypt_pages *cp, uint64_t j, const void *page, uint8_t *tag)
+/*
+ * GMAC: AES-256-GCM of no plaintext, with len bytes of data as the
+ * additional data.  Silent: also runs on the dump's worker thread, and
+ * criu's log is not thread-safe.
+ */
+int crypt_pages_gmac(struct crypt_pages *cp, const uint8_t *nonce, const void *data, size_t len, uint8_t *tag)
 {
-	uint8_t nonce[12] = {};
-	size_t len = CRYPT_TAG_LEN;
-	int i;
+	size_t tag_len = CRYPT_TAG_LEN;
 
-	for (i = 11; i >= 4; i--, j >>= 8)
-		nonce[i] = j & 0xff;
-	if (gnutls_aead_cipher_encrypt(cp->gmac, nonce, sizeof(nonce), page, CRYPT_PAGE_SIZE, CRYPT_TAG_LEN, NULL, 0,
-				       tag, &len) < 0 ||
-	    len != CRYPT_TAG_LEN)
+	if (gnutls_aead_cipher_encrypt(cp->gmac, nonce, CRYPT_GMAC_NONCE_LEN, data, len, CRYPT_TAG_LEN, NULL, 0, tag,
+				       &tag_len) < 0 ||
+	    tag_len != CRYPT_TAG_LEN)
 		return -1;
 	return 0;
+}
+
+/* The tag of page j: its nonce is j, as 0^4 || 8 bytes big-endian */
+static int page_tag(struct crypt_pages *cp, uint64_t j, const void *page, uint8_t *tag)
+{
+	uint8_t nonce[CRYPT_GMAC_NONCE_LEN] = {};
+	int i;
+
+	for (i = CRYPT_GMAC_NONCE_LEN - 1; i >= 4; i--, j >>= 8)
+		nonce[i] = j & 0xff;
+	return crypt_pages_gmac(cp, nonce, page, CRYPT_PAGE_SIZE, tag);
 }
 
 /*

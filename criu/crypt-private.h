@@ -62,6 +62,7 @@
 /* the pages */
 #define CRYPT_PAGE_SIZE	     4096
 #define CRYPT_PAGE_TWEAK_LEN 16
+#define CRYPT_GMAC_NONCE_LEN 12
 
 struct CipherEntry;
 struct iovec;
@@ -161,6 +162,8 @@ extern int crypt_stream_read_to(struct crypt_stream *s, int fd, off_t len);
 /* crypt-page.c */
 struct crypt_pages;
 extern struct crypt_pages *crypt_pages_new(const struct crypt_ctx *ctx, const char *name, const uint8_t *salt);
+extern struct crypt_pages *crypt_pages_with_keys(const uint8_t *kx, const uint8_t *kt, const char *name);
+extern int crypt_pages_gmac(struct crypt_pages *cp, const uint8_t *nonce, const void *data, size_t len, uint8_t *tag);
 extern int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags);
 extern int crypt_pages_seal_quiet(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
 				  uint8_t *tags);

@@ -49,6 +49,15 @@ class CryptError(Exception):
     """One line: the file and what is wrong with it."""
 
 
+def describe(e):
+    """An exception, on one line."""
+    inner = e.__cause__ or e.__context__
+    if isinstance(e, SystemError) and isinstance(inner, Warning):
+        e = inner  # a warning made an error, raised inside protobuf
+    s = str(e).replace("\n", " ").strip()
+    return "%s: %s" % (type(e).__name__, s[:200]) if s else type(e).__name__
+
+
 class Absent(CryptError):
     """An image that is not there, and that nothing says should be: CRIU
     takes it for an empty one."""
@@ -342,51 +351,18 @@ class SealedStream(_Reader):
         super().close()
 
 
-class PageImage:
-    """One page image of an encrypted checkpoint: page(j) reads page j,
-    authenticates and decrypts it, only when asked (a page nothing reads,
-    punched out of a parent by --auto-dedup, is never checked)."""
-
-    def __init__(self, cp, name, salt, tags):
-        self.path = os.path.join(cp.dir, name)
-        self.tags, self.nr = tags, len(tags) // TAG
-        fd, size = cp.open_listed(name)
-        self.src = _Source(self.path, fd, size)
-        if size != self.nr * PAGE:
-            self.src.close()
-            raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
-                             (self.path, size, TAGS_IMG, self.nr))
-        self.kx = cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
-        self.gmac = AESGCM(cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
-
-    def page(self, j):
-        """The plaintext of page j, authenticated."""
-        if not 0 <= j < self.nr:
-            raise CryptError("%s: no page %d (it has %d)" % (self.path, j, self.nr))
-        c = self.src.pread(PAGE, j * PAGE)
-        if len(c) != PAGE:
-            raise CryptError("%s: changed while read (page %d)" % (self.path, j))
-        if not hmac.compare_digest(self.gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
-                                   self.tags[j * TAG:(j + 1) * TAG]):
-            raise CryptError("%s: page %d fails authentication "
-                             "(tampered, moved or not of this checkpoint)" % (self.path, j))
-        d = Cipher(algorithms.AES(self.kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
-        return d.update(c) + d.finalize()
-
-    def close(self):
-        self.src.close()
-
-
 class PlainPages:
-    """A page image of a plain checkpoint, with PageImage's page()."""
+    """A page image of a plain checkpoint: page(j) reads page j."""
 
-    def __init__(self, path):
+    def __init__(self, path, fd=None, size=None):
         self.path = path
-        fd, size = open_regular(path)
+        if fd is None:
+            fd, size = open_regular(path)
         self.src = _Source(path, fd, size)
         self.nr = size // PAGE
 
     def page(self, j):
+        """The bytes of page j, as the file holds them."""
         if not 0 <= j < self.nr:
             raise CryptError("%s: no page %d (it has %d)" % (self.path, j, self.nr))
         c = self.src.pread(PAGE, j * PAGE)
@@ -396,6 +372,33 @@ class PlainPages:
 
     def close(self):
         self.src.close()
+
+
+class PageImage(PlainPages):
+    """One page image of an encrypted checkpoint: page(j) reads page j,
+    authenticates and decrypts it, only when asked (a page nothing reads,
+    punched out of a parent by --auto-dedup, is never checked)."""
+
+    def __init__(self, cp, name, salt, tags):
+        fd, size = cp.open_listed(name)
+        super().__init__(os.path.join(cp.dir, name), fd, size)
+        self.tags = tags
+        if size != len(tags) // TAG * PAGE:
+            self.src.close()
+            raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
+                             (self.path, size, TAGS_IMG, len(tags) // TAG))
+        self.kx = cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
+        self.gmac = AESGCM(cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
+
+    def page(self, j):
+        """The plaintext of page j, authenticated."""
+        c = super().page(j)
+        if not hmac.compare_digest(self.gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
+                                   self.tags[j * TAG:(j + 1) * TAG]):
+            raise CryptError("%s: page %d fails authentication "
+                             "(tampered, moved or not of this checkpoint)" % (self.path, j))
+        d = Cipher(algorithms.AES(self.kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
+        return d.update(c) + d.finalize()
 
 
 class PagesReader(_Reader):

@@ -17,7 +17,7 @@ VMA_AREA_REGULAR, VMA_ANON_SHARED = 1 << 0, 1 << 8
 VMA_AREA_MEMFD = 1 << 14
 
 
-class MemError(Exception):
+class MemError(crypt.CryptError):
     """One line: what can not be read, and why."""
 
 
@@ -28,21 +28,12 @@ def load(d, name):
     with d.open_image(name) as f, crypt.parsing(path):
         try:
             return images.load(f)["entries"]
-        except (crypt.CryptError, MemError):
+        except crypt.CryptError:
             raise
         except images.MagicException as e:
             raise MemError("%s: not a CRIU image (magic %#x)" % (path, e.magic & 0xffffffff))
         except Exception as e:
-            raise MemError("%s: malformed image (%s)" % (path, describe(e)))
-
-
-def describe(e):
-    """An exception, on one line."""
-    inner = e.__cause__ or e.__context__
-    if isinstance(e, SystemError) and isinstance(inner, Warning):
-        e = inner  # a warning made an error, raised inside protobuf
-    s = str(e).replace("\n", " ").strip()
-    return "%s: %s" % (type(e).__name__, s[:200]) if s else type(e).__name__
+            raise MemError("%s: malformed image (%s)" % (path, crypt.describe(e)))
 
 
 class _Pages:

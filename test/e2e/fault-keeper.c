@@ -26,47 +26,9 @@
 #include <sys/mman.h>
 
 #include "secret.h"
+#include "keeper.h"
 
-#define PAGE	  4096
 #define PIPE_SIZE (1 << 20)
-
-static volatile sig_atomic_t check_now;
-
-static void on_usr1(int sig)
-{
-	check_now = 1;
-}
-
-/* The 8-byte word i of "page" p of a region named by seed: never repeats */
-static uint64_t word(uint64_t seed, uint64_t p, unsigned i)
-{
-	uint64_t x = seed ^ (p << 20) ^ i;
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 29;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 32;
-	return x;
-}
-
-static void fill(uint64_t *buf, uint64_t seed, uint64_t p)
-{
-	unsigned i;
-
-	for (i = 0; i < PAGE / 8; i++)
-		buf[i] = word(seed, p, i);
-}
-
-static int same(const uint64_t *buf, uint64_t seed, uint64_t p)
-{
-	unsigned i;
-
-	for (i = 0; i < PAGE / 8; i++)
-		if (buf[i] != word(seed, p, i))
-			return 0;
-	return 1;
-}
 
 #define MEM_SEED   0x6a09e667f3bcc908ULL
 #define GHOST_SEED 0xbb67ae8584caa73bULL
@@ -102,7 +64,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			for (p = 0; p < ghost_pages; p++) {
-				fill(buf, GHOST_SEED, p);
+				pattern_fill(buf, GHOST_SEED, p);
 				if (write(ghost, buf, PAGE) != PAGE) {
 					perror(path);
 					return 1;
@@ -115,7 +77,7 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			for (p = 0; p < PIPE_SIZE / PAGE; p++) {
-				fill(buf, PIPE_SEED, p);
+				pattern_fill(buf, PIPE_SEED, p);
 				if (write(pipefd[1], buf, PAGE) != PAGE) {
 					perror("pipe");
 					return 1;
@@ -135,7 +97,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (p = 0; p < mem_pages; p++)
-			fill((uint64_t *)(mem + p * PAGE), MEM_SEED, p);
+			pattern_fill((uint64_t *)(mem + p * PAGE), MEM_SEED, p);
 	}
 
 	log = fopen(argv[2], "a");
@@ -144,7 +106,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(log, NULL, _IOLBF, 0);
-	signal(SIGUSR1, on_usr1);
+	ask_on_usr1();
 	if (do_fork && fork() == 0)
 		for (;;)
 			pause();
@@ -155,18 +117,18 @@ int main(int argc, char **argv)
 
 			check_now = 0;
 			for (p = 0; p < mem_pages; p++)
-				if (!same((uint64_t *)(mem + p * PAGE), MEM_SEED, p)) {
+				if (!pattern_same((uint64_t *)(mem + p * PAGE), MEM_SEED, p)) {
 					what = "a page of memory is wrong";
 					break;
 				}
 			for (p = 0; p < ghost_pages; p++)
-				if (pread(ghost, buf, PAGE, p * PAGE) != PAGE || !same(buf, GHOST_SEED, p)) {
+				if (pread(ghost, buf, PAGE, p * PAGE) != PAGE || !pattern_same(buf, GHOST_SEED, p)) {
 					what = "the deleted file is wrong";
 					break;
 				}
 			/* the pipe is read out, checked and filled again */
 			for (p = 0; pipefd[0] >= 0 && p < PIPE_SIZE / PAGE; p++) {
-				if (read(pipefd[0], buf, PAGE) != PAGE || !same(buf, PIPE_SEED, p)) {
+				if (read(pipefd[0], buf, PAGE) != PAGE || !pattern_same(buf, PIPE_SEED, p)) {
 					what = "the pipe's data is wrong";
 					break;
 				}

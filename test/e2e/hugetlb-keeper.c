@@ -12,16 +12,9 @@
 #include <sys/mman.h>
 
 #include "secret.h"
-#include "put.h"
+#include "keeper.h"
 
 #define SIZE (4UL << 20)
-
-static volatile sig_atomic_t check;
-
-static void on_usr1(int sig)
-{
-	check = 1;
-}
 
 static uint64_t word(unsigned long i)
 {
@@ -58,13 +51,10 @@ int main(int argc, char **argv)
 	words = SIZE / 8;
 	for (i = first; i < words; i++)
 		mem[i] = word(i);
-	signal(SIGUSR1, on_usr1);
+	ask_on_usr1();
 	put(argv[2], "ready\n");
 	for (;;) {
-		pause();
-		if (!check)
-			continue;
-		check = 0;
+		wait_usr1();
 		for (i = first; i < words && mem[i] == word(i); i++)
 			;
 		if (secret_sum(secret) != sum)

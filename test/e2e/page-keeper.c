@@ -13,45 +13,13 @@
 #include <sys/mman.h>
 
 #include "secret.h"
+#include "keeper.h"
 
-#define PAGE	  4096
 #define NR_PAGES  4096
 #define HOT_PAGES 64
 
-static volatile sig_atomic_t check_now;
-
-static void on_usr1(int sig)
-{
-	check_now = 1;
-}
-
-static uint64_t word(unsigned page, unsigned gen, unsigned i)
-{
-	uint64_t x = ((uint64_t)page << 40) ^ ((uint64_t)gen << 20) ^ i ^ 0x9e3779b97f4a7c15ULL;
-
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 29;
-	return x;
-}
-
-static void fill(uint64_t *p, unsigned page, unsigned gen)
-{
-	unsigned i;
-
-	for (i = 0; i < PAGE / 8; i++)
-		p[i] = word(page, gen, i);
-}
-
-static int page_ok(const uint64_t *p, unsigned page, unsigned gen)
-{
-	unsigned i;
-
-	for (i = 0; i < PAGE / 8; i++)
-		if (p[i] != word(page, gen, i))
-			return 0;
-	return 1;
-}
+/* The pattern of generation gen of the pages */
+#define SEED(gen) (0x9e3779b97f4a7c15ULL ^ ((uint64_t)(gen) << 40))
 
 int main(int argc, char **argv)
 {
@@ -76,8 +44,8 @@ int main(int argc, char **argv)
 	}
 	setvbuf(log, NULL, _IOLBF, 0);
 	for (page = 0; page < NR_PAGES; page++)
-		fill((uint64_t *)(mem + page * PAGE), page, 0);
-	signal(SIGUSR1, on_usr1);
+		pattern_fill((uint64_t *)(mem + page * PAGE), SEED(0), page);
+	ask_on_usr1();
 
 	for (;;) {
 		if (check_now) {
@@ -85,7 +53,7 @@ int main(int argc, char **argv)
 
 			check_now = 0;
 			for (page = 0; page < NR_PAGES; page++)
-				if (!page_ok((uint64_t *)(mem + page * PAGE), page, gen[page]))
+				if (!pattern_same((uint64_t *)(mem + page * PAGE), SEED(gen[page]), page))
 					break;
 			if (page < NR_PAGES)
 				what = "a page is wrong";
@@ -98,7 +66,7 @@ int main(int argc, char **argv)
 			}
 		}
 		page = (tick * 7) % HOT_PAGES;
-		fill((uint64_t *)(mem + page * PAGE), page, ++gen[page]);
+		pattern_fill((uint64_t *)(mem + page * PAGE), SEED(++gen[page]), page);
 		fprintf(log, "tick %u: page %u at generation %u\n", ++tick, page, gen[page]);
 		usleep(100000);
 	}

@@ -15,17 +15,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "put.h"
+#include "keeper.h"
 
-#define PAGE	4096
 #define MAX_MAP 16
-
-static volatile sig_atomic_t check;
-
-static void on_usr1(int sig)
-{
-	check = 1;
-}
 
 static uint64_t word(unsigned map, unsigned long page, unsigned i)
 {
@@ -59,13 +51,10 @@ int main(int argc, char **argv)
 			for (i = 0; i < PAGE / 8; i++)
 				mem[m][p * PAGE / 8 + i] = word(m, p, i);
 	}
-	signal(SIGUSR1, on_usr1);
+	ask_on_usr1();
 	put(argv[1], "ready\n");
 	for (;;) {
-		pause();
-		if (!check)
-			continue;
-		check = 0;
+		wait_usr1();
 		bad = 0;
 		for (m = 0; m < nr; m++)
 			for (p = 0; p < pages[m]; p++)

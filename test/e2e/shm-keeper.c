@@ -13,16 +13,9 @@
 #include <sys/shm.h>
 #include <unistd.h>
 
-#include "put.h"
+#include "keeper.h"
 
 #define SIZE (64 << 10)
-
-static volatile sig_atomic_t check;
-
-static void on_usr1(int sig)
-{
-	check = 1;
-}
 
 int main(int argc, char **argv)
 {
@@ -44,13 +37,10 @@ int main(int argc, char **argv)
 	memcpy(mem, argv[1], len);
 	for (i = len; i < SIZE; i++)
 		mem[i] = i * 7 + 1;
-	signal(SIGUSR1, on_usr1);
+	ask_on_usr1();
 	put(argv[2], "ready\n");
 	for (;;) {
-		pause();
-		if (!check)
-			continue;
-		check = 0;
+		wait_usr1();
 		for (i = len; i < SIZE && mem[i] == (char)(i * 7 + 1); i++)
 			;
 		put(argv[3], !memcmp(mem, argv[1], len) && i == SIZE ? "ok\n" : "bad\n");
