@@ -26,6 +26,7 @@ static int load_file(const char *path, gnutls_datum_t *d)
 	int ret = gnutls_load_file(path, d);
 
 	if (ret < 0) {
+		set_cr_errno(ENOKEY);
 		pr_err("%s: can't read: %s\n", path, gnutls_strerror(ret));
 		return -1;
 	}
@@ -71,15 +72,18 @@ static int load_cert(const char *path, struct rsa_public_key *pub, uint8_t *kid)
 	}
 	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) < 0 &&
 	    gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) < 0) {
+		set_cr_errno(ENOKEY);
 		pr_err("%s: not an X.509 certificate\n", path);
 		goto out;
 	}
 	alg = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
 	if (alg != GNUTLS_PK_RSA) {
+		set_cr_errno(ENOKEY);
 		pr_err("%s: the certificate's key is %s, not RSA\n", path, gnutls_pk_algorithm_get_name(alg));
 		goto out;
 	}
 	if (bits < CRYPT_MIN_RSA) {
+		set_cr_errno(ENOKEY);
 		pr_err("%s: the certificate's RSA key has %u bits, at least %d are needed\n", path, bits,
 		       CRYPT_MIN_RSA);
 		goto out;
@@ -118,11 +122,13 @@ static int load_key(const char *path, struct rsa_public_key *pub, struct rsa_pri
 	}
 	if (gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_PEM, NULL, GNUTLS_PKCS_PLAIN) < 0 &&
 	    gnutls_x509_privkey_import2(key, &d, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN) < 0) {
+		set_cr_errno(ENOKEY);
 		pr_err("%s: not an unencrypted private key\n", path);
 		goto out;
 	}
 	alg = gnutls_x509_privkey_get_pk_algorithm(key);
 	if (alg != GNUTLS_PK_RSA) {
+		set_cr_errno(ENOKEY);
 		pr_err("%s: the private key is %s, not RSA\n", path, gnutls_pk_algorithm_get_name(alg));
 		goto out;
 	}
@@ -263,6 +269,7 @@ static bool alg_is(const char *img, const char *what, const char *have, const ch
 {
 	if (have && !strcmp(have, want))
 		return true;
+	set_cr_errno(EBADMSG);
 	pr_err("%s: unsupported %s algorithm '%s' (this criu knows '%s')\n", img, what, have ?: "", want);
 	return false;
 }
@@ -277,6 +284,7 @@ struct crypt_ctx *crypt_ctx_open(const CipherEntry *ce, const char *key_path, co
 	size_t key_len = sizeof(key);
 
 	if (ce->format != CRYPT_FORMAT) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: unsupported format version %u (this criu knows %d)\n", img, ce->format, CRYPT_FORMAT);
 		return NULL;
 	}
@@ -286,6 +294,7 @@ struct crypt_ctx *crypt_ctx_open(const CipherEntry *ce, const char *key_path, co
 		return NULL;
 	if (ce->id.len != CRYPT_ID_LEN || ce->recipient.len != CRYPT_HASH_LEN || ce->mac.len != CRYPT_HASH_LEN ||
 	    (ce->has_parent && ce->parent.len != CRYPT_HASH_LEN)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: malformed\n", img);
 		return NULL;
 	}
@@ -295,11 +304,13 @@ struct crypt_ctx *crypt_ctx_open(const CipherEntry *ce, const char *key_path, co
 	if (load_key(key_path, &pub, &priv, kid))
 		goto out;
 	if (memcmp(kid, ce->recipient.data, CRYPT_HASH_LEN)) {
+		set_cr_errno(EKEYREJECTED);
 		pr_err("%s: the checkpoint is encrypted for another key than %s\n", img, key_path);
 		goto out;
 	}
 	if (crypt_oaep_decrypt(&pub, &priv, ce->wrapped_key.data, ce->wrapped_key.len, key, &key_len) ||
 	    key_len != CRYPT_KEY_LEN) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: can't unwrap the checkpoint key with %s (damaged)\n", img, key_path);
 		goto out;
 	}
@@ -311,6 +322,7 @@ struct crypt_ctx *crypt_ctx_open(const CipherEntry *ce, const char *key_path, co
 	crypt_ctx_key(ctx, key);
 	header_mac(ctx, ce, mac);
 	if (!crypt_equal(mac, ce->mac.data, CRYPT_HASH_LEN)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: authentication failed (tampered)\n", img);
 		crypt_ctx_free(ctx);
 		ctx = NULL;
@@ -333,17 +345,21 @@ CipherEntry *crypt_cipher_parse(const uint8_t *buf, size_t len, const char *img)
 	CipherEntry *ce;
 
 	if (len < sizeof(magic) + sizeof(size) || memcmp(buf, magic, sizeof(magic))) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: not a cipher.img (bad magic)\n", img);
 		return NULL;
 	}
 	memcpy(&size, buf + sizeof(magic), sizeof(size));
 	if (size != len - sizeof(magic) - sizeof(size)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: malformed (an entry of %u bytes in %zu)\n", img, size, len);
 		return NULL;
 	}
 	ce = cipher_entry__unpack(NULL, size, buf + sizeof(magic) + sizeof(size));
-	if (!ce)
+	if (!ce) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: malformed (not a cipher entry)\n", img);
+	}
 	return ce;
 }
 

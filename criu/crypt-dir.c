@@ -157,13 +157,16 @@ static int open_regular(int dfd, const char *name, struct stat *st)
 	int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0) {
-		if (errno == ELOOP)
+		if (errno == ELOOP) {
+			set_cr_errno(EBADMSG);
 			pr_err("%s: not a regular file (a symlink)\n", name);
-		else if (errno != ENOENT)
+		} else if (errno != ENOENT) {
 			pr_perror("%s: can't open", name);
+		}
 		return -1;
 	}
 	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: not a regular file\n", name);
 		close(fd);
 		errno = EINVAL;
@@ -203,8 +206,10 @@ static int read_manifest(int dfd, struct crypt_dir *d, const uint8_t *cipher, si
 
 	fd = open_regular(dfd, CRYPT_MANIFEST_IMG, &st);
 	if (fd < 0) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			set_cr_errno(EBADMSG);
 			pr_err("%s: the checkpoint is incomplete (the dump did not finish)\n", CRYPT_MANIFEST_IMG);
+		}
 		return -1;
 	}
 	if (st.st_size > CRYPT_MANIFEST_MAX) {
@@ -441,13 +446,16 @@ static int load_tags_image(int dfd, struct crypt_dir *d, struct crypt_tagset **t
 	int fd, ret = -1;
 
 	if (!crypt_dir_lists(d, name)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: not listed in %s (not written by this dump)\n", name, CRYPT_MANIFEST_IMG);
 		return -1;
 	}
 	fd = open_regular(dfd, name, &st);
 	if (fd < 0) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			set_cr_errno(EBADMSG);
 			pr_err("%s: missing from the checkpoint (removed)\n", name);
+		}
 		return -1;
 	}
 	cs = crypt_stream_open_read(d->ctx, fd, name);
@@ -542,16 +550,20 @@ static int check_parent(int dfd, char *dir, const CipherEntry *ce)
 		else
 			ret = crypt_dir_lookup(pfd, &p);
 	} else if (!ce->has_parent) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s/%s: has a parent link (%s) but records no parent\n", dir, CRYPT_CIPHER_IMG, pdir);
 	} else if (!is_encrypted(pfd)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s/%s: missing: the parent of the encrypted checkpoint %s is a plain one\n", pdir,
 		       CRYPT_CIPHER_IMG, dir);
 	} else if (!crypt_dir_lookup(pfd, &p)) {
-		if (memcmp(p->digest, ce->parent.data, CRYPT_HASH_LEN))
+		if (memcmp(p->digest, ce->parent.data, CRYPT_HASH_LEN)) {
+			set_cr_errno(EBADMSG);
 			pr_err("%s/%s: the parent %s is not the checkpoint %s was dumped against\n", dir,
 			       CRYPT_CIPHER_IMG, pdir, dir);
-		else
+		} else {
 			ret = 0;
+		}
 	}
 	close(pfd);
 	return ret;
@@ -677,6 +689,7 @@ static int dump_parent(int dfd, struct crypt_dir **pd)
 		}
 	} else if (!is_encrypted(pfd)) {
 		dir_name(dfd, dir, sizeof(dir));
+		set_cr_errno(EBADMSG);
 		pr_err("%s/%s: missing: the parent of the encrypted checkpoint %s is a plain one\n", pdir,
 		       CRYPT_CIPHER_IMG, dir);
 		ret = -1;

@@ -184,10 +184,12 @@ static int check_listed(int dfd, int fd, const struct crypt_dir *d, const char *
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) || !S_ISREG(lst.st_mode)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: not a regular file\n", path);
 		return -1;
 	}
 	if (crypt_dir_listed(d) && !crypt_dir_lists(d, path)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: not listed in %s (not written by this dump)\n", path, CRYPT_MANIFEST_IMG);
 		return -1;
 	}
@@ -264,6 +266,7 @@ int crypt_image_missing(int dfd, int type, const char *path)
 		return -1;
 	if (!crypt_dir_listed(d) || !crypt_dir_lists(d, path))
 		return 0;
+	set_cr_errno(EBADMSG);
 	pr_err("%s: missing from the checkpoint (removed)\n", path);
 	return -1;
 }

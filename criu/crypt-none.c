@@ -3,11 +3,13 @@
  * GnuTLS, Nettle or libsodium): what asks for it is refused in one line,
  * and everything else is plain.  The rest of crypt.h is inline there.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "cr_options.h"
 #include "image.h"
 #include "log.h"
+#include "cr-errno.h"
 #include "crypt.h"
 
 #undef LOG_PREFIX
@@ -17,6 +19,7 @@
 
 int crypt_init(void)
 {
+	set_cr_errno(EOPNOTSUPP);
 	pr_err("%s\n", NO_ENCRYPTION);
 	return -1;
 }
@@ -25,6 +28,7 @@ int crypt_dump_init(void)
 {
 	if (!opts.encrypt)
 		return 0;
+	set_cr_errno(EOPNOTSUPP);
 	pr_err("--encrypt: %s\n", NO_ENCRYPTION);
 	return -1;
 }
@@ -34,6 +38,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	img->_x.cf = NULL;
 	if (!opts.encrypt)
 		return 0;
+	set_cr_errno(EOPNOTSUPP);
 	pr_err("--encrypt: %s\n", NO_ENCRYPTION);
 	return -1;
 }
@@ -43,6 +48,7 @@ bool crypt_image_sealed(const char *path, uint32_t magic)
 {
 	if (memcmp(&magic, CRYPT_MAGIC, sizeof(magic)))
 		return false;
+	set_cr_errno(EOPNOTSUPP);
 	pr_err("%s: an encrypted image, and %s\n", path, NO_ENCRYPTION);
 	return true;
 }

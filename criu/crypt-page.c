@@ -165,6 +165,7 @@ int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned
 			return -1;
 		}
 		if (!crypt_equal(tag, tags + i * CRYPT_TAG_LEN, CRYPT_TAG_LEN)) {
+			set_cr_errno(EBADMSG);
 			pr_err("%s: page %" PRIu64 " fails authentication (tampered, moved or not of this checkpoint)\n",
 			       cp->name, first + i);
 			return -1;

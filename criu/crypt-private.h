@@ -25,6 +25,7 @@
  *   crypt-image.c   the hooks in CRIU's image I/O
  */
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@
 
 #include <nettle/hmac.h>
 
+#include "cr-errno.h"
 #include "crypt.h"
 
 #undef LOG_PREFIX

@@ -218,6 +218,7 @@ static int open_chunk(struct crypt_stream *s, uint64_t i)
 	if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(s->buf, NULL, s->buf, clen - CRYPT_TAG_LEN,
 							       s->buf + clen - CRYPT_TAG_LEN, NULL, 0, iv,
 							       s->key)) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: authentication failed at chunk %" PRIu64 " (tampered, truncated or not of this checkpoint)\n",
 		       s->name, i);
 		return -1;
@@ -424,6 +425,7 @@ static int store(struct bulk *b, struct piece *p)
 	}
 	bad = __atomic_load_n(&b->bad, __ATOMIC_RELAXED);
 	if (bad != UINT64_MAX) {
+		set_cr_errno(EBADMSG);
 		pr_err("%s: authentication failed at chunk %" PRIu64 " (tampered, truncated or not of this checkpoint)\n",
 		       s->name, bad);
 		return -1;

@@ -1,9 +1,9 @@
 #!/bin/bash
 # 'make test': CRIU's unit tests, the project's end-to-end tests
 # (test/e2e/t-*.sh), the zdtm subset of test/ci-tests.txt (plain and
-# with --encrypt) and the whole zdtm suite with --encrypt
-# (scripts/zdtm-sweep.sh), all through the
-# real binaries.  Prints one "ok - ..." or "not ok - ..." line per result
+# with --encrypt), that of test/ci-tests-rpc.txt through criu swrk (both
+# ways) and the whole zdtm suite with --encrypt (scripts/zdtm-sweep.sh),
+# all through the real binaries.  Prints one "ok - ..." or "not ok - ..." line per result
 # ("skip - ..." with the reason for what can not run) and ends with
 # "N passed, N failed" (", N skipped"); exits non-zero on any failure.
 #
@@ -59,6 +59,13 @@ if [ "${ZDTM:-1}" != 0 ]; then
 	count "$logs/zdtm.res"
 	ZDTM_CRIT=1 "$top/scripts/zdtm-subset.sh" --encrypt | tee "$logs/zdtm-encrypt.res"
 	count "$logs/zdtm-encrypt.res"
+	# through criu swrk (zdtm.py --rpc), as container engines call criu:
+	# plain and encrypted, the tests of test/ci-tests-rpc.txt
+	for enc in "" --encrypt; do
+		ZDTM_LIST="$top/test/ci-tests-rpc.txt" "$top/scripts/zdtm-subset.sh" --rpc $enc |
+			tee "$logs/zdtm-rpc$enc.res"
+		count "$logs/zdtm-rpc$enc.res"
+	done
 	# the whole suite with --encrypt: it must fail only where plain zdtm
 	# fails here (test/zdtm-known-failures.txt)
 	if [ "${ZDTM_SWEEP:-1}" != 0 ]; then

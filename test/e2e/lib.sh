@@ -24,7 +24,8 @@ crit_t() {
 }
 
 # Compile a C helper of test/e2e into build/e2e (again when it or a header
-# of test/e2e changed); prints the binary's path.
+# of test/e2e changed), with gcc's further arguments $2...; prints the
+# binary's path.
 e2e_cc() {
 	local src="$E2E_TOP/test/e2e/$1.c" out="$E2E_TOP/build/e2e/$1" f stale=0
 	mkdir -p "$E2E_TOP/build/e2e"
@@ -32,9 +33,18 @@ e2e_cc() {
 		[ "$f" -nt "$out" ] && stale=1
 	done
 	if [ ! -x "$out" ] || [ $stale = 1 ]; then
-		gcc -O2 -Wall -Werror -o "$out" "$src" || return 1
+		gcc -O2 -Wall -Werror -o "$out" "$src" "${@:2}" || return 1
 	fi
 	echo "$out"
+}
+
+# The client of libcriu of test/e2e (libcriu-client.c), linked with the
+# build's libcriu.a (made anew: it may be newer); prints its path.
+e2e_libcriu_client() {
+	local b=$E2E_TOP/build/criu
+	rm -f "$E2E_TOP/build/e2e/libcriu-client"
+	e2e_cc libcriu-client -iquote "$b/lib/c" -iquote "$b/criu/include" -iquote "$b/images" \
+		"$b/lib/c/libcriu.a" -lprotobuf-c
 }
 
 # Start "$@" as PID 1 of a new pid namespace, in a session of its own and

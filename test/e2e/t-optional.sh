@@ -55,6 +55,19 @@ t0=$(last_tick)
 wait_for '[ "$(last_tick)" -gt $((t0 + 1)) ]' 10
 check "optional: ... and the process runs on ($t0 -> $(last_tick))" test "$(last_tick)" -gt $((t0 + 1))
 
+# the same asked over RPC (libcriu), as an engine asks: refused in the
+# response, with EOPNOTSUPP, and the process runs on
+client=$(e2e_libcriu_client)
+out=$(timeout 60 "$client" "$noenc" feature)
+check "optional: libcriu's feature check on it: $out" test "$out" = "encryption: no"
+mkdir -p "$tmp/r"
+out=$(timeout 60 "$client" "$noenc" dump "$pid" "$tmp/r" "$pki/cert.pem")
+check "optional: an encrypted dump asked over RPC is refused with EOPNOTSUPP ($out)" grep -q '^failed: .* 95 ' <<<"$out"
+check "optional: ... criu's log says why" grep -q -- '--encrypt: this criu was built without encryption' "$tmp/r/rpc.log"
+t0=$(last_tick)
+wait_for '[ "$(last_tick)" -gt $((t0 + 1)) ]' 10
+check "optional: ... and the process runs on ($t0 -> $(last_tick))" test "$(last_tick)" -gt $((t0 + 1))
+
 # an encrypted checkpoint of it, made by the full criu, is refused by the other
 mkdir -p "$tmp/enc"
 # (--tls-cert named relative to where criu starts, not to the images directory)

@@ -76,3 +76,12 @@ void result(int ok, const char *fmt, ...)
 	if (!ok)
 		stub_failed = 1;
 }
+
+/* cr-errno.c: the errno an RPC client gets, the first one set */
+int stub_cr_errno;
+
+void set_cr_errno(int err)
+{
+	if (!stub_cr_errno)
+		stub_cr_errno = err;
+}
