@@ -623,6 +623,7 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 			goto out;
 	} else if (opts.encrypt && opts.mode != CR_DUMP && opts.mode != CR_PRE_DUMP) {
 		dir_name(dfd, dir, sizeof(dir));
+		set_cr_errno(EBADMSG);
 		pr_err("%s: not an encrypted checkpoint (no %s), and --encrypt asks for one\n", dir, CRYPT_CIPHER_IMG);
 		goto out;
 	}

@@ -3,8 +3,9 @@
 # restored pid, or "failed: ERRNO: MESSAGE" (criu's cr_errno and first
 # error line) with exit status 1.
 #
-#   rpc-client.py CRIU dump PID DIR CERT
-#   rpc-client.py CRIU restore DIR KEY
+#   rpc-client.py CRIU dump PID DIR [CERT]      encrypted for CERT, or plain
+#   rpc-client.py CRIU restore DIR KEY [encrypt]
+#                 ("encrypt": the restore policy, only an encrypted checkpoint)
 import os
 import sys
 
@@ -21,13 +22,16 @@ def main():
         if what == "dump":
             c.opts.pid = int(sys.argv[3])
             c.opts.images_dir_fd = os.open(sys.argv[4], os.O_DIRECTORY)
-            c.opts.encrypt = True
-            c.opts.tls_cert = sys.argv[5]
+            if len(sys.argv) > 5:
+                c.opts.encrypt = True
+                c.opts.tls_cert = sys.argv[5]
             c.dump()
             print("dumped")
         else:
             c.opts.images_dir_fd = os.open(sys.argv[3], os.O_DIRECTORY)
             c.opts.tls_key = sys.argv[4]
+            if sys.argv[5:] == ["encrypt"]:
+                c.opts.encrypt = True
             print(c.restore().pid)
     except pycriu.CRIUExceptionExternal as e:
         print("failed: %d: %s" % (e.errno, e.errmsg))

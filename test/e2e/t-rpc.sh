@@ -4,7 +4,8 @@
 # A missing certificate, a wrong key and a changed page are refused with
 # criu's errno in the response (ENOKEY, EKEYREJECTED, EBADMSG) and its
 # first error line; the process keeps running after a failed dump, and
-# nothing is left of a failed restore.
+# nothing is left of a failed restore.  A restore with opts.encrypt (the
+# policy) refuses a plain checkpoint.
 . "$(dirname "$0")/lib.sh"
 e2e_setup rpc
 keeper=$(e2e_cc secret-keeper)
@@ -83,5 +84,22 @@ out=$(pyc restore "$tmp/py" "$pki/key.pem")
 if check "rpc: pycriu restore with opts.tls_key ($out)" test "$out" -gt 0 2>/dev/null; then
 	track_pid "$out"
 	check "rpc: ... the process counts on from tick $before" ticking "$before"
+fi
+e2e_cleanup
+
+# the restore policy over RPC: opts.encrypt on a restore refuses a plain checkpoint
+start
+mkdir -p "$tmp/plain"
+out=$(pyc dump "$pid" "$tmp/plain")
+check "rpc: pycriu plain dump ($out)" test "$out" = dumped
+wait_for 'not running' 10
+out=$(pyc restore "$tmp/plain" "$pki/key.pem" encrypt)
+refused "rpc: pycriu restore with opts.encrypt of a plain checkpoint" 74 "not an encrypted checkpoint" "$out"
+check "rpc: ... and no process is left" not running
+before=$(last_tick)
+out=$(pyc restore "$tmp/plain" "$pki/key.pem")
+if check "rpc: ... without opts.encrypt it restores ($out)" test "$out" -gt 0 2>/dev/null; then
+	track_pid "$out"
+	check "rpc: ... and the process counts on from tick $before" ticking "$before"
 fi
 exit $T_FAILED
