@@ -52,6 +52,12 @@ test: build
 	@scripts/run-tests.sh
 .PHONY: test
 
+# Encrypted checkpoints through Podman and runc (installs them, and this
+# criu under /usr/local): scripts/test-engine.sh
+test-engine: build
+	@scripts/test-engine.sh
+.PHONY: test-engine
+
 # The module's unit tests and the benchmark's primitives, built against
 # build/criu (test/unit/module.mk)
 include test/unit/module.mk

@@ -1,15 +1,17 @@
 #!/bin/bash
 # 'make test': CRIU's unit tests, the project's end-to-end tests
-# (test/e2e/t-*.sh), the zdtm subset of test/ci-tests.txt (plain and
-# with --encrypt), that of test/ci-tests-rpc.txt through criu swrk (both
-# ways) and the whole zdtm suite with --encrypt (scripts/zdtm-sweep.sh),
-# all through the real binaries.  Prints one "ok - ..." or "not ok - ..." line per result
+# (test/e2e/t-*.sh), Podman and runc (scripts/test-engine.sh), the zdtm
+# subset of test/ci-tests.txt (plain and with --encrypt), that of
+# test/ci-tests-rpc.txt through criu swrk (both ways) and the whole zdtm
+# suite with --encrypt (scripts/zdtm-sweep.sh), all through the real
+# binaries.  Prints one "ok - ..." or "not ok - ..." line per result
 # ("skip - ..." with the reason for what can not run) and ends with
 # "N passed, N failed" (", N skipped"); exits non-zero on any failure.
 #
 #   ZDTM=0 scripts/run-tests.sh    skip the zdtm subset and sweep
 #   ZDTM_SWEEP=0 ...               skip the full encrypted zdtm sweep
 #   E2E='net tree' ...             run only test/e2e/t-net.sh and t-tree.sh
+#                                  ('engine': scripts/test-engine.sh)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/test/e2e/lib.sh"
@@ -49,6 +51,13 @@ for t in "$top"/test/e2e/t-*.sh; do
 	fi
 	count "$logs/$name.res"
 done
+
+# Podman and runc, encryption switched on in /etc/criu/runc.conf
+# (scripts/test-engine.sh, also 'make test-engine'; its own summary left out)
+if [ -z "${E2E:-}" ] || grep -qw engine <<<"$E2E"; then
+	"$top/scripts/test-engine.sh" 2>"$logs/engine.err" | grep -v '^[0-9]* passed, ' | tee "$logs/engine.res"
+	count "$logs/engine.res"
+fi
 
 # The zdtm subset.  One zdtm.py run per test, so that a hang or a failure
 # of one test is that test's alone (zdtm.py -F silently drops --keep-going).

@@ -26,6 +26,13 @@ ticking() { # the workload counts on from tick $1
 	local t=$(($1 + 2))
 	wait_for '[ "$(last_tick)" -gt '$t' ]' 10 && not grep -q CORRUPTED "$tmp/log"
 }
+# restored NAME OUTPUT: a restore gave a pid, whose process counts on from $before
+restored() {
+	if check "$1 ($2)" test "$2" -gt 0 2>/dev/null; then
+		track_pid "$2"
+		check "rpc: ... the process counts on from tick $before" ticking "$before"
+	fi
+}
 # refused NAME ERRNO PATTERN OUTPUT: a request failed with criu's ERRNO
 refused() {
 	check "$1: refused with errno $2 ($4)" grep -q "^failed: .*\b$2\b" <<<"$4"
@@ -62,11 +69,7 @@ check "rpc: ... criu's log says so" grep -q "fails authentication" "$tmp/flip/rp
 check "rpc: ... and no process is left" not running
 
 before=$(last_tick)
-out=$(lcc restore "$tmp/d" "$pki/key.pem")
-if check "rpc: libcriu restore with criu_set_tls_key() ($out)" test "$out" -gt 0 2>/dev/null; then
-	track_pid "$out"
-	check "rpc: ... the process counts on from tick $before" ticking "$before"
-fi
+restored "rpc: libcriu restore with criu_set_tls_key()" "$(lcc restore "$tmp/d" "$pki/key.pem")"
 e2e_cleanup
 
 # pycriu
@@ -80,11 +83,7 @@ out=$(pyc restore "$tmp/py" "$pki/other-key.pem")
 refused "rpc: pycriu restore with another key" 129 "encrypted for another key" "$out"
 check "rpc: ... and no process is left" not running
 before=$(last_tick)
-out=$(pyc restore "$tmp/py" "$pki/key.pem")
-if check "rpc: pycriu restore with opts.tls_key ($out)" test "$out" -gt 0 2>/dev/null; then
-	track_pid "$out"
-	check "rpc: ... the process counts on from tick $before" ticking "$before"
-fi
+restored "rpc: pycriu restore with opts.tls_key" "$(pyc restore "$tmp/py" "$pki/key.pem")"
 e2e_cleanup
 
 # the restore policy over RPC: opts.encrypt on a restore refuses a plain checkpoint
@@ -97,9 +96,5 @@ out=$(pyc restore "$tmp/plain" "$pki/key.pem" encrypt)
 refused "rpc: pycriu restore with opts.encrypt of a plain checkpoint" 74 "not an encrypted checkpoint" "$out"
 check "rpc: ... and no process is left" not running
 before=$(last_tick)
-out=$(pyc restore "$tmp/plain" "$pki/key.pem")
-if check "rpc: ... without opts.encrypt it restores ($out)" test "$out" -gt 0 2>/dev/null; then
-	track_pid "$out"
-	check "rpc: ... and the process counts on from tick $before" ticking "$before"
-fi
+restored "rpc: ... without opts.encrypt it restores" "$(pyc restore "$tmp/plain" "$pki/key.pem")"
 exit $T_FAILED
