@@ -3,7 +3,8 @@
 #   entry-points.sh                 build/bin/criu, build/bin/crit and
 #                                   build/bin/criu-coredump
 #   entry-points.sh install PREFIX  crit, criu-coredump and their python
-#                                   packages under PREFIX
+#                                   packages (pycriu, crit, criu_coredump)
+#                                   under PREFIX, where python3 finds them
 # crit always runs with Debian's python3, which has google.protobuf.
 set -eu
 
@@ -27,12 +28,14 @@ wrappers() {
 
 if [ "${1:-}" = install ]; then
 	prefix=$2
-	py="$prefix/lib/criu/python"
-	rm -rf "$py"
+	# where Debian's python3 looks first: 'import pycriu' finds this one
+	# (with pycriu.crypt), before the python3-pycriu of Debian's criu
+	py="$prefix/lib/$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])')/dist-packages"
+	rm -rf "$prefix/lib/criu/python" "$py/pycriu" "$py/crit" "$py/criu_coredump" # earlier installs
 	mkdir -p "$py" "$prefix/bin"
 	cp -rL "$tree/lib/pycriu" "$tree/crit/crit" "$tree/coredump/criu_coredump" "$py/"
 	cp "$tree/coredump/coredump" "$py/criu-coredump"
-	find "$py" -name __pycache__ -prune -exec rm -rf {} +
+	find "$py/pycriu" "$py/crit" "$py/criu_coredump" -name __pycache__ -prune -exec rm -rf {} +
 	wrappers "$prefix/bin" "$py"
 	echo "installed criu into $prefix/sbin, crit and criu-coredump into $prefix/bin"
 	exit 0

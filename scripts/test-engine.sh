@@ -69,6 +69,9 @@ runc_conf() { # the lines of /etc/criu/runc.conf
 	echo "# $(podman --version), $(runc --version | head -n 1), $(criu --version | head -n 1) ($(command -v criu))"
 	check "engine: the criu the engine finds is this one, with encryption" \
 		sh -c "[ \"\$(command -v criu)\" = /usr/local/sbin/criu ] && criu check --feature encryption >/dev/null 2>&1"
+	check "engine: python3 imports the installed pycriu with CRIT's modules: $(cd / && /usr/bin/python3 -c \
+		'import pycriu, pycriu.crypt, pycriu.mem, crit, criu_coredump; print(pycriu.__file__)' 2>&1 | tail -n 1)" \
+		sh -c "cd / && /usr/bin/python3 -c 'import pycriu.crypt, crit; assert pycriu.__file__.startswith(\"/usr/local/\")'"
 
 	# an image from busybox, with no registry: a shell that keeps a secret
 	mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/tmp" "$tmp/rootfs/proc" "$tmp/rootfs/sys" "$tmp/rootfs/dev" \
