@@ -5,9 +5,11 @@
 # read, deleted); 'podman container checkpoint --export' writes an archive
 # without it; 'podman container restore --import' brings it back with the
 # key, here and on a "new node" (the container and its image removed, the
-# image loaded from a file); without the key, with another key, with a
-# changed page, and for a plain archive where runc.conf asks for encrypted
-# ones, the restore fails with criu's errno and leaves nothing running.
+# image loaded from a file).  A checkpoint that fails (no certificate)
+# leaves the container running; without the key, with another key, with
+# a changed page, and for a plain archive where runc.conf asks for
+# encrypted ones, the restore fails with criu's errno and leaves nothing
+# running.
 # CRIT reads the archive's checkpoint.  Ends with "N passed, N failed".
 #
 # Installs podman, runc, busybox-static and zstd from Debian's archive, and
@@ -121,10 +123,15 @@ sys.exit(0 if any(b in open(os.path.join(d, f), "rb").read()
 		rm -rf "$2" && mkdir -p "$2" && tar --zstd -C "$2" -xf "$1"
 	}
 
-	# 1. the encrypted checkpoint
-	runc_conf encrypt "tls-cert $pki/cert.pem" "tls-key $pki/key.pem"
+	# 1. the encrypted checkpoint; first, one that fails: the container runs on
+	runc_conf encrypt "tls-cert $tmp/missing-cert.pem"
 	check "engine: a container keeps a secret in its memory" start "$name"
 	esum=$sum
+	out=$(pod container checkpoint --export "$tmp/none.tar.zst" "$name" 2>&1)
+	check "engine: a checkpoint for a missing certificate fails ($(grep -m1 -o 'criu failed: type [A-Z]* errno [0-9]*' <<<"$out"))" \
+		grep -q "errno 126\b" <<<"$out"
+	check "engine: ... and the container runs on, its secret intact" holds "$name" "$esum"
+	runc_conf encrypt "tls-cert $pki/cert.pem" "tls-key $pki/key.pem"
 	check "engine: podman container checkpoint --export, encryption only in runc.conf" \
 		podq container checkpoint --export "$tmp/ck.tar.zst" --compress zstd "$name"
 	check "engine: ... the container is no longer running ($(podman inspect -f '{{.State.Status}}' "$name" 2>&1))" \
