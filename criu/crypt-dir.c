@@ -250,6 +250,7 @@ out:
 struct written_names {
 	size_t len; /* bytes claimed, possibly past the end after an overflow */
 	bool overflow;
+	bool failed; /* an image a page server stores could not be vouched for */
 	char names[];
 };
 static struct written_names *written;
@@ -268,6 +269,13 @@ void crypt_dir_note_written(const char *name)
 	memcpy(written->names + off, name, len);
 }
 
+/* The dump must not finish: what it sent a page server would not restore */
+void crypt_dir_note_failed(void)
+{
+	if (written)
+		__atomic_store_n(&written->failed, true, __ATOMIC_RELAXED);
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -283,6 +291,10 @@ static int write_manifest(int dfd, struct crypt_ctx *ctx)
 
 	if (written->overflow) {
 		pr_err("%s: too many images to list\n", CRYPT_MANIFEST_IMG);
+		return -1;
+	}
+	if (written->failed) {
+		pr_err("%s: not written: the images sent to the page server are incomplete\n", CRYPT_MANIFEST_IMG);
 		return -1;
 	}
 	for (off = 0; off < written->len; off += strlen(written->names + off) + 1)
@@ -383,16 +395,59 @@ bool crypt_dir_listed(const struct crypt_dir *d)
 	return d->manifest;
 }
 
-/* Whether name is a line of the manifest (which starts with a newline) */
-bool crypt_dir_lists(const struct crypt_dir *d, const char *name)
+/* The line of the manifest (which starts with a newline) that names name, or NULL */
+static const char *manifest_line(const struct crypt_dir *d, const char *name)
 {
 	size_t len = strlen(name);
 	const char *p;
 
 	for (p = strstr(d->manifest, name); p; p = strstr(p + 1, name))
-		if (p > d->manifest && p[-1] == '\n' && p[len] == '\n')
-			return true;
-	return false;
+		if (p > d->manifest && p[-1] == '\n' && (p[len] == '\n' || p[len] == ' '))
+			return p;
+	return NULL;
+}
+
+/* Whether the manifest lists name */
+bool crypt_dir_lists(const struct crypt_dir *d, const char *name)
+{
+	return manifest_line(d, name);
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * Whether the manifest lists name with a digest, the SHA-256 of a file a
+ * page server wrote, which the dump vouches for that way: 1 and the digest
+ * in digest, 0 if it lists name alone, -1 if the line is malformed.
+ */
+int crypt_dir_digest(const struct crypt_dir *d, const char *name, uint8_t *digest)
+{
+	const char *p = manifest_line(d, name);
+	int i, hi, lo;
+
+	if (!p || p[strlen(name)] == '\n')
+		return 0;
+	p += strlen(name) + 1;
+	for (i = 0; i < CRYPT_HASH_LEN; i++) {
+		hi = hex_digit(p[2 * i]);
+		lo = hex_digit(p[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			break;
+		digest[i] = hi << 4 | lo;
+	}
+	if (i < CRYPT_HASH_LEN || p[2 * CRYPT_HASH_LEN] != '\n') {
+		set_cr_errno(EBADMSG);
+		pr_err("%s: malformed line of %s\n", name, CRYPT_MANIFEST_IMG);
+		return -1;
+	}
+	return 1;
 }
 
 /*
@@ -728,8 +783,12 @@ int crypt_dump_init(void)
 		pr_perror("Can't dup the images directory");
 		return -1;
 	}
-	if (opts.stream || opts.use_page_server) {
-		pr_err("--encrypt does not work with --%s yet\n", opts.stream ? "stream" : "page-server");
+	if (opts.stream) {
+		pr_err("--encrypt does not work with --stream (criu-image-streamer would get the images plain)\n");
+		return -1;
+	}
+	if (opts.lazy_pages) {
+		pr_err("--encrypt does not work with --lazy-pages at dump (the lazy pages would leave unencrypted)\n");
 		return -1;
 	}
 	if (crypt_init() || written_init() || dump_parent(dfd, &parent))

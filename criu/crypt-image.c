@@ -52,6 +52,7 @@ static void crypt_file_free(struct crypt_file *cf)
 	crypt_stream_free(cf->cs);
 	crypt_pages_free(cf->pages);
 	close_safe(&cf->tags_fd);
+	close_safe(&cf->raw_fd);
 	xfree(cf);
 }
 
@@ -196,22 +197,69 @@ static int check_listed(int dfd, int fd, const struct crypt_dir *d, const char *
 	return 0;
 }
 
-/* Whether images of this run are never sealed: a plain dump opens nothing of the module */
-static bool plain_dump(void)
+/*
+ * Whether images of this run are never sealed: a plain dump opens nothing
+ * of the module, and a page server that receives pages stores them as
+ * they come, encrypted or not: it never has a key (crypt-remote.c).
+ */
+static bool plain_run(void)
 {
+	if (opts.mode == CR_PAGE_SERVER)
+		return !opts.lazy_pages;
 	return !opts.encrypt && (opts.mode == CR_DUMP || opts.mode == CR_PRE_DUMP);
+}
+
+/*
+ * Restore: a file a page server wrote, which the manifest vouches for by
+ * its digest: read whole, checked, and then read from a memfd as a plain
+ * image, so that no byte of it is used unchecked.
+ */
+static int open_vouched(struct crypt_file *cf, const uint8_t *digest, const char *path)
+{
+	uint8_t got[CRYPT_HASH_LEN];
+	struct stat st;
+
+	if (fstat(cf->fd, &st)) {
+		pr_perror("%s: can't stat", path);
+		return -1;
+	}
+	if (st.st_size > CRYPT_VOUCHED_MAX) {
+		set_cr_errno(EBADMSG);
+		pr_err("%s: too big (%lld bytes)\n", path, (long long)st.st_size);
+		return -1;
+	}
+	cf->raw_fd = memfd_create("criu-image", MFD_CLOEXEC);
+	if (cf->raw_fd < 0) {
+		pr_perror("Can't create a memfd for an image");
+		return -1;
+	}
+	if (crypt_copy_hashed(cf->fd, cf->raw_fd, st.st_size, got, path))
+		return -1;
+	if (!crypt_equal(got, digest, sizeof(got))) {
+		set_cr_errno(EBADMSG);
+		pr_err("%s: not what the dump sent the page server (its SHA-256 is not the one in %s)\n", path,
+		       CRYPT_MANIFEST_IMG);
+		return -1;
+	}
+	if (lseek(cf->raw_fd, 0, SEEK_SET)) {
+		pr_perror("%s: can't seek", path);
+		return -1;
+	}
+	return 0;
 }
 
 /* Called by do_open_image() for every image it opened (fd in img). */
 int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path)
 {
+	uint8_t digest[CRYPT_HASH_LEN];
 	struct crypt_file *cf;
 	struct crypt_ctx *ctx;
 	struct crypt_dir *d;
+	int vouched;
 
 	img->_x.cf = NULL;
 	/* stats: timings and counters only */
-	if (type == CR_FD_CIPHER || type == CR_FD_STATS || plain_dump())
+	if (type == CR_FD_CIPHER || type == CR_FD_STATS || plain_run())
 		return 0;
 	if (crypt_dir_lookup(dfd, &d))
 		return -1;
@@ -234,7 +282,13 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	cf->fd = img->_x.fd;
 	/* page images are opened O_RDWR at restore for --auto-dedup */
 	cf->writing = (flags & O_ACCMODE) == O_WRONLY;
-	if (type == CR_FD_PAGES) {
+	vouched = cf->writing ? 0 : crypt_dir_digest(d, path, digest);
+	if (vouched) {
+		if (vouched < 0 || open_vouched(cf, digest, path)) {
+			crypt_file_free(cf);
+			return -1;
+		}
+	} else if (type == CR_FD_PAGES) {
 		if (open_pages(cf, d, dfd, path)) {
 			crypt_file_free(cf);
 			return -1;
@@ -258,16 +312,20 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 /* Called by do_open_image() for an image that is not there */
 int crypt_image_missing(int dfd, int type, const char *path)
 {
+	uint8_t digest[CRYPT_HASH_LEN];
 	struct crypt_dir *d;
 
-	if (type == CR_FD_CIPHER || type == CR_FD_STATS || !*path || plain_dump())
+	if (type == CR_FD_CIPHER || type == CR_FD_STATS || !*path || plain_run())
 		return 0;
 	if (crypt_dir_lookup(dfd, &d))
 		return -1;
 	if (!crypt_dir_listed(d) || !crypt_dir_lists(d, path))
 		return 0;
 	set_cr_errno(EBADMSG);
-	pr_err("%s: missing from the checkpoint (removed)\n", path);
+	if (crypt_dir_digest(d, path, digest) > 0)
+		pr_err("%s: missing from the checkpoint (a page server wrote it: are its files here?)\n", path);
+	else
+		pr_err("%s: missing from the checkpoint (removed)\n", path);
 	return -1;
 }
 

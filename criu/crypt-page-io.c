@@ -51,7 +51,8 @@ struct page_writer {
 	/* GnuTLS handles are one thread's each: the main thread's, the helper's */
 	struct crypt_pages *pages[2];
 	const struct crypt_ctx *ctx;
-	int fd;			   /* the page image */
+	int fd;			   /* the page image, or a page server's socket */
+	crypt_out_fn out;	   /* how to write to fd, or NULL: write() */
 	struct crypt_stream *tags; /* pagetags.img */
 	char *name;
 	uint8_t salt[CRYPT_NONCE_LEN];
@@ -156,7 +157,7 @@ static int write_batch(struct page_writer *pw)
 		       b->first + b->nr - 1);
 		return -1;
 	}
-	if (write_all(pw->fd, b->buf, len) != len) {
+	if (pw->out ? pw->out(pw->fd, b->buf, len) : write_all(pw->fd, b->buf, len) != len) {
 		pr_perror("%s: can't write pages %" PRIu64 "-%" PRIu64, pw->name, b->first, b->first + b->nr - 1);
 		pw->failed = true;
 		return -1;
@@ -199,8 +200,14 @@ int crypt_page_writer_add(struct page_writer *pw, int p, unsigned long len)
 	return 0;
 }
 
-/* At the close of a page image written: the batches still in the ring */
-int crypt_page_writer_flush(struct page_writer *pw)
+/* Writes to fd go through out instead of write(): a page server's socket under TLS */
+void crypt_page_writer_out(struct page_writer *pw, crypt_out_fn out)
+{
+	pw->out = out;
+}
+
+/* Every page added so far written out: on a socket, before what follows them */
+int crypt_page_writer_sync(struct page_writer *pw)
 {
 	if (pw->failed)
 		return -1;
@@ -209,6 +216,14 @@ int crypt_page_writer_flush(struct page_writer *pw)
 	while (pw->written < pw->queued)
 		if (write_batch(pw))
 			return -1;
+	return 0;
+}
+
+/* At the close of a page image written: the batches still in the ring */
+int crypt_page_writer_flush(struct page_writer *pw)
+{
+	if (crypt_page_writer_sync(pw))
+		return -1;
 	/* an image without pages has a record too: no image goes without */
 	if (!pw->written)
 		return crypt_tags_record(pw->tags, pw->name, pw->salt, NULL, 0);

@@ -23,6 +23,7 @@
  *   crypt-dir.c     a checkpoint directory: its keys, its manifest, its
  *                   parent, the restore policy, the start and end of a dump
  *   crypt-image.c   the hooks in CRIU's image I/O
+ *   crypt-remote.c  what a page server stores of an encrypted dump
  */
 
 #include <errno.h>
@@ -53,6 +54,7 @@
 #define CRYPT_MIN_RSA	   2048
 #define CRYPT_CIPHER_MAX   (64 << 10) /* cipher.img */
 #define CRYPT_MANIFEST_MAX (64 << 20)
+#define CRYPT_VOUCHED_MAX  (64 << 20) /* a page server's pagemap image */
 
 /* the stream */
 #define CRYPT_CHUNK	(64 << 10)
@@ -86,6 +88,7 @@ extern void crypt_buf_put(void *buf, size_t len);
 extern int crypt_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 extern int crypt_write_all(int fd, const void *buf, size_t len, const char *name);
 extern int crypt_read_exact(int fd, void *buf, size_t len, off_t off, const char *name);
+extern int crypt_copy_hashed(int in, int out, off_t len, uint8_t *digest, const char *name);
 
 /*
  * crypt-work.c: a job is cut in units, run by fn(job, unit, thread) on
@@ -177,10 +180,13 @@ extern const char *crypt_pages_name(const struct crypt_pages *cp);
 /* crypt-page-io.c */
 struct page_writer;
 struct page_reader;
+typedef int (*crypt_out_fn)(int fd, const void *buf, size_t len);
 extern struct page_writer *crypt_page_writer_new(const struct crypt_ctx *ctx, struct crypt_pages *pages,
 						 const char *name, const uint8_t *salt, int fd,
 						 struct crypt_stream *tags);
 extern int crypt_page_writer_add(struct page_writer *pw, int p, unsigned long len);
+extern void crypt_page_writer_out(struct page_writer *pw, crypt_out_fn out);
+extern int crypt_page_writer_sync(struct page_writer *pw);
 extern int crypt_page_writer_flush(struct page_writer *pw);
 extern void crypt_page_writer_free(struct page_writer *pw);
 extern struct page_reader *crypt_page_reader_new(struct crypt_pages *pages, int fd, const uint8_t *tags,
@@ -204,6 +210,8 @@ extern struct crypt_ctx *crypt_dir_ctx(const struct crypt_dir *d);
 extern bool crypt_dir_listed(const struct crypt_dir *d);
 extern bool crypt_dir_lists(const struct crypt_dir *d, const char *name);
 extern void crypt_dir_note_written(const char *name);
+extern void crypt_dir_note_failed(void);
+extern int crypt_dir_digest(const struct crypt_dir *d, const char *name, uint8_t *digest);
 extern struct crypt_stream *crypt_dir_tags_writer(int dfd, struct crypt_dir *d, int *own_fd, const char *path);
 extern int crypt_dir_page_tags(int dfd, struct crypt_dir *d, const char *path, const uint8_t **salt,
 			       const uint8_t **tags, uint64_t *nr);

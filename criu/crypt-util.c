@@ -13,6 +13,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <nettle/memops.h>
+#include <nettle/sha2.h>
 #include <sodium/core.h>
 #include <sodium/utils.h>
 
@@ -188,5 +189,24 @@ int crypt_read_exact(int fd, void *buf, size_t len, off_t off, const char *name)
 		len -= ret;
 		off += ret;
 	}
+	return 0;
+}
+
+/* The SHA-256 of the first len bytes of the file in, copied into out unless out < 0 */
+int crypt_copy_hashed(int in, int out, off_t len, uint8_t *digest, const char *name)
+{
+	struct sha256_ctx h;
+	uint8_t buf[16384];
+	off_t off;
+	size_t n;
+
+	sha256_init(&h);
+	for (off = 0; off < len; off += n) {
+		n = min_t(off_t, sizeof(buf), len - off);
+		if (crypt_read_exact(in, buf, n, off, name) || (out >= 0 && crypt_write_all(out, buf, n, name)))
+			return -1;
+		sha256_update(&h, n, buf);
+	}
+	sha256_digest(&h, CRYPT_HASH_LEN, digest);
 	return 0;
 }

@@ -19,6 +19,7 @@
 
 struct cr_img;
 struct crypt_file;
+struct crypt_remote;
 struct iovec;
 
 /* The first bytes of every sealed image (its magic is wrong to CRIU) */
@@ -56,6 +57,12 @@ extern ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_
 extern int crypt_pages_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
 extern int crypt_image_copy_in(struct cr_img *img, int fd, off_t off, size_t len);
 extern int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
+
+/* crypt-remote.c: page-xfer.c, for a page server that stores an encrypted dump */
+extern struct crypt_remote *crypt_remote_open(int sk, int type, unsigned long id, uint32_t pages_id);
+extern struct cr_img *crypt_remote_pagemap(struct crypt_remote *r);
+extern int crypt_remote_pages(struct crypt_remote *r, int p, unsigned long len);
+extern void crypt_remote_close(struct crypt_remote *r);
 
 #else /* CONFIG_ENCRYPTION */
 
@@ -127,6 +134,23 @@ static inline int crypt_image_copy_in(struct cr_img *img, int fd, off_t off, siz
 static inline int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, size_t len)
 {
 	return 1;
+}
+
+/* never called: --encrypt is refused first */
+static inline struct crypt_remote *crypt_remote_open(int sk, int type, unsigned long id, uint32_t pages_id)
+{
+	return NULL;
+}
+static inline struct cr_img *crypt_remote_pagemap(struct crypt_remote *r)
+{
+	return NULL;
+}
+static inline int crypt_remote_pages(struct crypt_remote *r, int p, unsigned long len)
+{
+	return -1;
+}
+static inline void crypt_remote_close(struct crypt_remote *r)
+{
 }
 
 #endif /* CONFIG_ENCRYPTION */

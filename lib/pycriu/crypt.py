@@ -41,6 +41,7 @@ STATS = ("stats-dump", "stats-restore")  # plain: timings and counters only
 DEFAULT_KEY = "/etc/pki/criu/private/key.pem"
 CIPHER_MAX = 64 << 10
 MANIFEST_MAX = 64 << 20
+VOUCHED_MAX = 64 << 20  # a file a page server wrote, which the manifest lists with its SHA-256
 HASH = 32
 PIECE = 1 << 20  # what is read of a file at once, at most
 
@@ -443,11 +444,21 @@ def is_encrypted(dirpath):
 
 
 def _parse_manifest(text, path):
+    """The names the manifest lists, and {name: SHA-256} of the files a
+    page server wrote, which it lists with their digest."""
     names = text.split(b"\n")
     if names.pop() != b"":
         raise CryptError("%s: malformed (no newline at its end)" % path)
-    out = []
-    for n in names:
+    out, vouched = [], {}
+    for line in names:
+        n, sp, digest = line.partition(b" ")
+        if sp:
+            try:
+                vouched[n.decode()] = bytes.fromhex(digest.decode())
+            except ValueError:
+                raise CryptError("%s: malformed (the digest of %r)" % (path, n[:64]))
+            if len(digest) != 2 * HASH or digest.lower() != digest:
+                raise CryptError("%s: malformed (the digest of %r)" % (path, n[:64]))
         # a file name of this directory, nothing else: crit decrypt
         # writes files of these names
         if not n or len(n) > 255 or b"/" in n or b"\0" in n or n in (b".", b".."):
@@ -461,7 +472,7 @@ def _parse_manifest(text, path):
     for n in out:
         if n in (CIPHER_IMG, MANIFEST, PARENT_LINK) or n in STATS:
             raise CryptError("%s: malformed (lists %s)" % (path, n))
-    return out
+    return out, vouched
 
 
 class PlainDir:
@@ -563,7 +574,7 @@ class Checkpoint:
         self.digest = parent_digest(self.cipher_raw, raw)
         with SealedStream(self, MANIFEST, _Source(path, data=raw)) as s:
             text = s.read()
-        self.manifest = _parse_manifest(text, path)
+        self.manifest, self.vouched = _parse_manifest(text, path)
         self.listed = set(self.manifest)
 
     def derive(self, label, data=b"", n=32):
@@ -580,7 +591,28 @@ class Checkpoint:
         try:
             return open_regular(path)
         except Absent:
+            if name in self.vouched:
+                raise CryptError("%s: missing from the checkpoint (a page server wrote it: "
+                                 "are its files here?)" % path)
             raise CryptError("%s: missing from the checkpoint (removed)" % path)
+
+    def vouched_file(self, name):
+        """The file name a page server wrote, whole, once its SHA-256 is
+        the one the manifest lists with it."""
+        path = os.path.join(self.dir, name)
+        fd, size = self.open_listed(name)
+        try:
+            if size > VOUCHED_MAX:
+                raise CryptError("%s: too big (%d bytes)" % (path, size))
+            data = _pread(fd, size + 1, 0, path)
+        finally:
+            os.close(fd)
+        if len(data) != size:
+            raise CryptError("%s: changed while read" % path)
+        if not hmac.compare_digest(hashlib.sha256(data).digest(), self.vouched[name]):
+            raise CryptError("%s: not what the dump sent the page server (its SHA-256 is not "
+                             "the one in %s)" % (path, MANIFEST))
+        return data
 
     def stream(self, name):
         """The sealed image name, as a binary file of its plaintext."""
@@ -605,6 +637,8 @@ class Checkpoint:
                                                                         MANIFEST_MAX)))
         if name in STATS or name == CIPHER_IMG:
             return PlainFile(os.path.join(self.dir, name))
+        if name in self.vouched:
+            return io.BytesIO(self.vouched_file(name))
         if is_page_image(name) and name in self.listed:
             return PagesReader(self.page_image(name))
         return self.stream(name)

@@ -47,6 +47,21 @@ e2e_libcriu_client() {
 		"$b/lib/c/libcriu.a" -lprotobuf-c
 }
 
+# The criu of the same tree built without encryption (make NO_ENCRYPTION=1,
+# a clean build: objects depend on the switch) into build/criu-noenc, again
+# when the full criu is newer, its log in build/criu-noenc.log; prints its path.
+e2e_noenc_criu() {
+	local tree="$E2E_TOP/build/criu-noenc" log="$E2E_TOP/build/criu-noenc.log"
+	if [ ! -x "$tree/criu/criu" ] || [ "$CRIU" -nt "$tree/criu/criu" ]; then
+		rm -rf "$tree"
+		tar -C "$E2E_TOP/build/criu" --exclude=.git -cf - . | (mkdir -p "$tree" && tar -C "$tree" -xf -)
+		(cd "$tree" && make -s clean && make -j"$(nproc)" PYTHON=/usr/bin/python3 NO_ENCRYPTION=1 criu) \
+			>"$log" 2>&1
+	fi
+	[ -x "$tree/criu/criu" ] && [ "$tree/criu/criu" -nt "$CRIU" ] || return 1
+	echo "$tree/criu/criu"
+}
+
 # Start "$@" as PID 1 of a new pid namespace, in a session of its own and
 # with no terminal; prints the host pid of the workload.
 start_in_pidns() {

@@ -10,24 +10,14 @@
 e2e_setup optional
 keeper=$(e2e_cc secret-keeper)
 full=$CRIU
-noenc_tree="$E2E_TOP/build/criu-noenc"
-noenc="$noenc_tree/criu/criu"
-
-# build it when the full criu is newer (a clean build: objects depend on the switch)
-if [ ! -x "$noenc" ] || [ "$full" -nt "$noenc" ]; then
-	rm -rf "$noenc_tree"
-	tar -C "$E2E_TOP/build/criu" --exclude=.git -cf - . | (mkdir -p "$noenc_tree" && tar -C "$noenc_tree" -xf -)
-	(cd "$noenc_tree" && make -s clean && make -j"$(nproc)" PYTHON=/usr/bin/python3 NO_ENCRYPTION=1 criu) \
-		>"$tmp/build.log" 2>&1
-fi
-if ! [ -x "$noenc" ] || ! [ "$noenc" -nt "$full" ]; then
-	tail -n 20 "$tmp/build.log" | sed 's/^/    # /'
+if ! noenc=$(e2e_noenc_criu); then
+	tail -n 20 "$E2E_TOP/build/criu-noenc.log" | sed 's/^/    # /'
 	not_ok "optional: criu builds with NO_ENCRYPTION=1"
 	exit 1
 fi
 ok "optional: criu builds with NO_ENCRYPTION=1"
-[ -s "$tmp/build.log" ] && check "optional: ... and says so (Note: Building without checkpoint encryption)" \
-	grep -q "Building without checkpoint encryption" "$tmp/build.log"
+check "optional: ... and says so (Note: Building without checkpoint encryption)" \
+	grep -q "Building without checkpoint encryption" "$E2E_TOP/build/criu-noenc.log"
 
 needed() { readelf -d "$1" | sed -n 's/.*Shared library: \[\(lib[a-z0-9]*\).*/\1/p' | sort | tr '\n' ' '; }
 check "optional: it links no libsodium, libnettle, libhogweed or libgmp ($(needed "$noenc"))" \
