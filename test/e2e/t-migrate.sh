@@ -15,7 +15,8 @@ k=(--tls-key "$pki/key.pem")
 enc=(--encrypt --tls-cert "$pki/cert.pem")
 tls=(--tls --tls-no-cn-verify --tls-cacert "$pki/cacert.pem" --tls-cert "$pki/cert.pem" --tls-key "$pki/key.pem")
 port=$((20000 + RANDOM % 20000))
-keepers() { pgrep -xc page-keeper || true; }
+# page-keepers that run (not zombies: a restored one is reaped by a slow PID 1)
+keepers() { ps -eo stat=,comm= | awk '$1 !~ /^Z/ && $2 == "page-keeper"' | wc -l; }
 
 # start_ps DIR CRIU [ARGS...]: a page server for DIR, listening when it returns
 start_ps() {
