@@ -71,6 +71,11 @@ bench: $(if $(BENCH_NO_BUILD),,build)
 	@bench/run.sh
 .PHONY: bench
 
+# The migration benchmark alone (also part of make bench): bench/results/migrate.md
+bench-migrate: $(if $(BENCH_NO_BUILD),,build)
+	@bench/migrate.sh
+.PHONY: bench-migrate
+
 install: build
 	@$(CRIU_MAKE) SKIP_PIP_INSTALL=1 PREFIX=$(PREFIX) install-criu install-man install-lib
 	@scripts/entry-points.sh install $(PREFIX)

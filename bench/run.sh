@@ -14,6 +14,7 @@
 #   BENCH_POSTDUMP=MODE    how the tools take the images: auto (big ones
 #                          alone, small ones in a tar), tar, files
 #   BENCH_OUT=DIR          where the results go (bench/results)
+#   BENCH_MIGRATE=0        without the migration benchmark (bench/migrate.sh)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -435,6 +436,11 @@ main() {
 		[ -n "${BENCH_REPS:-}" ] && reps=$BENCH_REPS
 		run_workload "$kind" "$size" "$storage" "${reps:-$REPS}"
 	done
+
+	# migration through a page server (bench/migrate.sh): migrate.md
+	if [ "${BENCH_MIGRATE:-1}" = 1 ]; then
+		BENCH_OUT="$OUT" BENCH_CRIU="$CRIU" "$top/bench/migrate.sh" || log "the migration benchmark failed"
+	fi
 
 	echo "runtime: $(($(date +%s) - start)) s; load at the end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
 	log "report"
