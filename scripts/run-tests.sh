@@ -28,6 +28,10 @@ count() { # $1: file of result lines
 	skip=$((skip + $(grep -c '^skip - ' "$1")))
 }
 
+# how long each part took, for the budget of CI: build/test-logs/times.txt
+: >"$logs/times.txt"
+took() { echo "$1: $((SECONDS - $2)) s" >>"$logs/times.txt"; }
+
 # CRIU's own unit tests (criu/unittest)
 if make -C "$top/build/criu" unittest >"$logs/unittest.log" 2>&1 && grep -qx OK "$logs/unittest.log"; then
 	echo "ok - criu unittest" | tee "$logs/unittest.res"
@@ -43,8 +47,10 @@ for t in "$top"/test/e2e/t-*.sh; do
 	if [ -n "${E2E:-}" ] && ! grep -qw -- "$name" <<<"$E2E"; then
 		continue
 	fi
+	t0=$SECONDS
 	bash "$t" 2>"$logs/$name.err" | tee "$logs/$name.res"
 	rc=${PIPESTATUS[0]}
+	took "e2e $name" $t0
 	if [ "$rc" != 0 ] && ! grep -q '^not ok - ' "$logs/$name.res"; then
 		tail -n 5 "$logs/$name.err" | sed 's/^/    # /'
 		echo "not ok - $name: exited with $rc" | tee -a "$logs/$name.res"
@@ -55,8 +61,10 @@ done
 # Podman and runc, encryption switched on in /etc/criu/runc.conf
 # (scripts/test-engine.sh, also 'make test-engine'; its own summary left out)
 if [ -z "${E2E:-}" ] || grep -qw engine <<<"$E2E"; then
+	t0=$SECONDS
 	"$top/scripts/test-engine.sh" 2>"$logs/engine.err" | grep -v '^[0-9]* passed, ' | tee "$logs/engine.res"
 	count "$logs/engine.res"
+	took engine $t0
 fi
 
 # The zdtm subset.  One zdtm.py run per test, so that a hang or a failure
@@ -64,25 +72,34 @@ fi
 # Run twice: plain, and with encrypted checkpoints, which CRIT then reads
 # and compares with a plain checkpoint of the same process (ZDTM_CRIT).
 if [ "${ZDTM:-1}" != 0 ]; then
+	t0=$SECONDS
 	"$top/scripts/zdtm-subset.sh" | tee "$logs/zdtm.res"
 	count "$logs/zdtm.res"
+	took "zdtm subset" $t0
+	t0=$SECONDS
 	ZDTM_CRIT=1 "$top/scripts/zdtm-subset.sh" --encrypt | tee "$logs/zdtm-encrypt.res"
 	count "$logs/zdtm-encrypt.res"
+	took "zdtm subset --encrypt" $t0
 	# through criu swrk (zdtm.py --rpc), as container engines call criu:
 	# plain and encrypted, the tests of test/ci-tests-rpc.txt
+	t0=$SECONDS
 	for enc in "" --encrypt; do
 		ZDTM_LIST="$top/test/ci-tests-rpc.txt" "$top/scripts/zdtm-subset.sh" --rpc $enc |
 			tee "$logs/zdtm-rpc$enc.res"
 		count "$logs/zdtm-rpc$enc.res"
 	done
+	took "zdtm --rpc" $t0
 	# the whole suite with --encrypt: it must fail only where plain zdtm
 	# fails here (test/zdtm-known-failures.txt)
 	if [ "${ZDTM_SWEEP:-1}" != 0 ]; then
+		t0=$SECONDS
 		"$top/scripts/zdtm-sweep.sh" | tee "$logs/zdtm-sweep.res"
 		count "$logs/zdtm-sweep.res"
+		took "zdtm sweep --encrypt" $t0
 	fi
 fi
 
+sed 's/^/# took: /' "$logs/times.txt"
 if [ "$skip" = 0 ]; then
 	echo "$pass passed, $fail failed"
 else

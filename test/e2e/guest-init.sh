@@ -9,7 +9,9 @@
 # an older level of the same chain, for a level of another process's chain,
 # for nothing, for a loop, and its parent for a plain pre-dump; each restore
 # is refused with one error, leaves no process, and the chain, put back,
-# restores as before.  One "GUEST ok -" or "GUEST not ok -" line a
+# restores as before.  A chain of the same through page servers (which
+# have no key) restores too, and is checked the same way.  One "GUEST ok -"
+# or "GUEST not ok -" line a
 # result.  The images and logs go out as a tar on /dev/vda for the host's
 # own checks (with CRIT); then the guest powers off.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -282,6 +284,74 @@ if chain d3 3 && restored d3 $D/4 "depth 3"; then
 		cmp -s /tmp/sums.before /tmp/sums.after
 	restored d3 $D/4 "depth 3, after the refusals"
 fi
+# A chain through a page server, as a live migration runs: pre-dump,
+# pre-dump and dump --auto-dedup of the workload "ps", each level's pages to
+# a page server of its own (its directory /tmp/img/ps/L, linked to the level
+# before with --prev-images-dir; --auto-dedup on the last), the dump's own
+# files in /tmp/img/src/L.  The page servers have no key.  Then each page
+# server directory, with its level's files copied in, is a chain that
+# restores; a changed pagemap of the first level's page server, and a
+# level linked to an older one, are refused.
+PORT=27001
+pslevel() { # LEVEL WHAT ARGS...: one level: its page server, then the (pre-)dump
+	local l=$1 what=$2 pargs=
+	shift 2
+	mkdir -p "/tmp/img/ps/$l" "/tmp/img/src/$l"
+	[ "$l" -gt 1 ] && pargs="--prev-images-dir ../$((l - 1))"
+	[ "$what" = dump ] && pargs="$pargs --auto-dedup"
+	rm -f /tmp/ps.pid
+	criu_t page-server -D "/tmp/img/ps/$l" --port $PORT --daemon --pidfile /tmp/ps.pid -o ps.log -v4 $pargs ||
+		return 1
+	criu_t "$what" -t "$kpid" -D "/tmp/img/src/$l" -o "$what.log" -v4 --encrypt $K --track-mem \
+		--page-server --address 127.0.0.1 --port $PORT "$@" || return 1
+	wait_for '! kill -0 $(cat /tmp/ps.pid) 2>/dev/null' 60 && grep -q 'Session over' "/tmp/img/ps/$l/ps.log" &&
+		! grep -q Error "/tmp/img/ps/$l/ps.log"
+}
+start_keeper ps
+if [ -n "$kpid" ]; then
+	pslevel 1 pre-dump
+	checkx "page server: level 1: pre-dump --encrypt --page-server, to a page server without a key" \
+		'[ $? = 0 -a -s /tmp/img/src/1/cipher.img ] && ls /tmp/img/ps/1/pages-*.img >/dev/null && [ ! -e /tmp/img/ps/1/cipher.img ]'
+	wait_ticks ps 3
+	pslevel 2 pre-dump --prev-images-dir ../1
+	checkx "page server: level 2: pre-dump on top of it, bound to its parent" '[ $? = 0 ] && bound /tmp/img/src/2 pre-dump'
+	wait_ticks ps 3
+	psb1=$(stat -c %b /tmp/img/ps/1/pages-65537.img)
+	pslevel 3 dump --prev-images-dir ../2
+	checkx "page server: level 3: dump on top of it, bound to its parent, the page server with --auto-dedup" \
+		'[ $? = 0 ] && bound /tmp/img/src/3 dump'
+	wait_for '! kill -0 '"$kpid"' 2>/dev/null' 10
+	last_tick ps >/tmp/ps.dumped
+	psb1_after=$(stat -c %b /tmp/img/ps/1/pages-65537.img)
+	p1=$(size /tmp/img/ps/1/pages-65537.img)
+	p2=$(size /tmp/img/ps/2/pages-65537.img)
+	check "page server: the second level holds only the dirty pages ($p2 bytes; the first $p1)" \
+		[ "$p1" -gt $((4096 * 4096)) -a "$p2" -lt $((p1 / 8)) ]
+	check "page server: its --auto-dedup punched the pages the dump holds anew out of the first level ($psb1 blocks, now $psb1_after)" \
+		[ "$psb1_after" -lt "$psb1" ]
+	for l in 1 2 3; do
+		cp -a /tmp/img/src/$l/. /tmp/img/ps/$l/
+	done
+	cp -a /tmp/img/ps /tmp/psbad
+	restored ps /tmp/img/ps/3 "page server: the page servers' directories with the dumps' files"
+	f=/tmp/psbad/1/pagemap-1.img
+	b=$(od -An -tu1 -j 40 -N 1 $f | tr -d ' ')
+	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of=$f bs=1 seek=40 conv=notrunc 2>/dev/null
+	if criu_t restore -D /tmp/psbad/3 -d -o restore.log -v4 $K --pidfile /tmp/psbad/rpid; then
+		not_ok "page server: a byte of the first level's pagemap-1.img (the page server's) changed: restored"
+		kill -9 "$(cat /tmp/psbad/rpid)"
+	else
+		err=$(grep -m1 -o 'pagemap-1.img: not what the dump sent the page server' /tmp/psbad/3/restore.log)
+		check "page server: a byte of the first level's pagemap-1.img (the page server's) changed: refused ($err)" [ -n "$err" ]
+		check "... and no restored process is left" [ -z "$(pidof page-keeper)" ]
+	fi
+	cp /tmp/img/ps/1/pagemap-1.img $f
+	ln -sfn ../1 /tmp/psbad/3/parent
+	refused "page server: the dump's level linked to the first (3/parent -> ../1)" /tmp/psbad/3 \
+		'is not the checkpoint .* was dumped against' /tmp/psbad/3 /tmp/psbad/1
+	rm -rf /tmp/psbad
+fi
+
 # has_secret FILE: the secret is in FILE (busybox grep stops a line at a NUL)
 has_secret() { tr '\0' '\n' <"$1" | grep -qF "$secret"; }
 leak=0

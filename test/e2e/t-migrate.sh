@@ -116,6 +116,9 @@ merge "$tmp/a" "$tmp/enc"
 attack "without the page server's files" "$pm: missing from the checkpoint \(a page server wrote it"
 merge "$tmp/a" "$tmp/ps1" "$tmp/enc"
 flip_byte "$tmp/a/$pm" $(($(stat -c %s "$tmp/a/$pm") - 2))
+out=$(crit_t show "$tmp/a/$pm" --tls-key "$pki/key.pem" 2>&1 >/dev/null)
+check "migrate: crit refuses a changed byte of the page server's $pm in one line: $out" \
+	test "$(wc -l <<<"$out")" = 1 -a -n "$(grep "$pm: not what the dump sent the page server" <<<"$out")"
 attack "a changed byte of the page server's $pm" "$pm: not what the dump sent the page server"
 merge "$tmp/a" "$tmp/ps1" "$tmp/enc"
 cp "$tmp/ps3/$pm" "$tmp/a/$pm"

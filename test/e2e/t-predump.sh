@@ -11,7 +11,8 @@
 # the digest of its parent (computed here from the format), the dump's
 # pagemap leaves the clean pages to its parents, a page read through the
 # parent links is the workload's page, the pages --auto-dedup punched out of
-# the parents are never read, and the same swaps of parents are refused.
+# the parents are never read, and the same swaps of parents are refused;
+# the chain made through page servers reads the same way.
 . "$(dirname "$0")/lib.sh"
 e2e_setup predump
 keeper=$(e2e_cc page-keeper) || exit 1
@@ -139,7 +140,7 @@ fi
 check "predump: crit mem reads a clean page through the parent links: $what" grep -q "of page-keeper's" <<<"$what" ||
 	sed 's/^/    # /' "$tmp/mem.err" 2>/dev/null | head -n 3
 
-for d in d1/2 d2/3 d3/4; do
+for d in d1/2 d2/3 d3/4 ps/3; do
 	crit_t grep "$img/$d" "$secret" "${k[@]}" >"$tmp/grep.out" 2>"$tmp/grep.err"
 	check "predump: crit grep finds the secret through the chain $d (pages punched out of the parents never read)" \
 		grep -q . "$tmp/grep.out" || sed 's/^/    # /' "$tmp/grep.err" | head -n 3
