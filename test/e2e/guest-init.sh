@@ -204,6 +204,27 @@ refused() {
 	check "... and no process is left" [ -z "$(pidof page-keeper)" -a -z "$(pidof criu)" -a ! -e /tmp/rpid ]
 }
 
+# flip FILE OFFSET: invert every bit of the byte at OFFSET of FILE
+flip() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+
+# refused_in_task WHAT DIR PATTERN: restoring DIR fails in a restored task
+# (after criu forked it) with an error matching PATTERN, and leaves no process
+refused_in_task() {
+	local err
+	if criu_t restore -D "$2" -d -o restore.log -v4 $K --pidfile "$2/rpid"; then
+		not_ok "$1: restored"
+		kill -9 "$(cat "$2/rpid")"
+		return
+	fi
+	err=$(grep -m1 -oE "$3" "$2/restore.log")
+	check "$1: refused ($err)" [ -n "$err" ]
+	check "... and no restored process is left" [ -z "$(pidof page-keeper)" ]
+}
+
 # the images of a checkpoint directory (not the logs and statistics criu
 # writes at each run), their checksums and links
 sums() {
@@ -237,17 +258,9 @@ if chain d2 2 --auto-dedup; then
 	cp -a /tmp/img/d2 /tmp/bad
 	restored d2 /tmp/img/d2/3 "depth 2"
 	# a byte of a clean page, which only the first pre-dump holds
-	off=$(($(size /tmp/bad/1/pages-1.img) / 2 + 100))
-	b=$(od -An -tu1 -j "$off" -N 1 /tmp/bad/1/pages-1.img | tr -d ' ')
-	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of=/tmp/bad/1/pages-1.img bs=1 seek="$off" conv=notrunc 2>/dev/null
-	if criu_t restore -D /tmp/bad/3 -d -o restore.log -v4 $K --pidfile /tmp/bad/rpid; then
-		not_ok "depth 2: a byte flipped in the first pre-dump's pages-1.img: restored"
-		kill -9 "$(cat /tmp/bad/rpid)"
-	else
-		err=$(grep -m1 -o 'pages-1.img: page [0-9]* fails authentication' /tmp/bad/3/restore.log)
-		check "depth 2: a byte flipped in the first pre-dump's pages-1.img is refused ($err)" [ -n "$err" ]
-		check "... and no restored process is left" [ -z "$(pidof page-keeper)" ]
-	fi
+	flip /tmp/bad/1/pages-1.img $(($(size /tmp/bad/1/pages-1.img) / 2 + 100))
+	refused_in_task "depth 2: a byte flipped in the first pre-dump's pages-1.img" /tmp/bad/3 \
+		'pages-1.img: page [0-9]* fails authentication'
 	rm -rf /tmp/bad
 fi
 
@@ -334,18 +347,10 @@ if [ -n "$kpid" ]; then
 	done
 	cp -a /tmp/img/ps /tmp/psbad
 	restored ps /tmp/img/ps/3 "page server: the page servers' directories with the dumps' files"
-	f=/tmp/psbad/1/pagemap-1.img
-	b=$(od -An -tu1 -j 40 -N 1 $f | tr -d ' ')
-	printf "\\$(printf '%03o' $((b ^ 255)))" | dd of=$f bs=1 seek=40 conv=notrunc 2>/dev/null
-	if criu_t restore -D /tmp/psbad/3 -d -o restore.log -v4 $K --pidfile /tmp/psbad/rpid; then
-		not_ok "page server: a byte of the first level's pagemap-1.img (the page server's) changed: restored"
-		kill -9 "$(cat /tmp/psbad/rpid)"
-	else
-		err=$(grep -m1 -o 'pagemap-1.img: not what the dump sent the page server' /tmp/psbad/3/restore.log)
-		check "page server: a byte of the first level's pagemap-1.img (the page server's) changed: refused ($err)" [ -n "$err" ]
-		check "... and no restored process is left" [ -z "$(pidof page-keeper)" ]
-	fi
-	cp /tmp/img/ps/1/pagemap-1.img $f
+	flip /tmp/psbad/1/pagemap-1.img 40
+	refused_in_task "page server: a byte of the first level's pagemap-1.img (the page server's) changed" /tmp/psbad/3 \
+		'pagemap-1.img: not what the dump sent the page server'
+	cp /tmp/img/ps/1/pagemap-1.img /tmp/psbad/1/pagemap-1.img
 	ln -sfn ../1 /tmp/psbad/3/parent
 	refused "page server: the dump's level linked to the first (3/parent -> ../1)" /tmp/psbad/3 \
 		'is not the checkpoint .* was dumped against' /tmp/psbad/3 /tmp/psbad/1
