@@ -671,6 +671,13 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 	size_t len = 0;
 	int r = -1;
 
+	if (is_encrypted(dfd) && opts.mode == CR_PAGE_SERVER) {
+		/* it would need the key, and send the pages plain */
+		dir_name(dfd, dir, sizeof(dir));
+		pr_err("%s: serving the pages of an encrypted checkpoint to a lazy-pages daemon is not supported yet\n",
+		       dir);
+		goto out;
+	}
 	if (is_encrypted(dfd)) {
 		dir_name(dfd, dir, sizeof(dir));
 		ctx = open_cipher(dfd, dir, &ce, &raw, &len);

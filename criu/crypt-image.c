@@ -268,11 +268,6 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 		return 0;
 	if ((flags & O_ACCMODE) != O_WRONLY && check_listed(dfd, img->_x.fd, d, path))
 		return -1;
-	/* a page server sends the pages of the images as they are: not those of an encrypted one, yet */
-	if (type == CR_FD_PAGES && opts.mode == CR_PAGE_SERVER && (flags & O_ACCMODE) != O_WRONLY) {
-		pr_err("%s: serving the pages of an encrypted checkpoint is not supported\n", path);
-		return -1;
-	}
 
 	cf = xzalloc(sizeof(*cf));
 	if (!cf)

@@ -2,7 +2,9 @@
 # 'make test': CRIU's unit tests, the project's end-to-end tests
 # (test/e2e/t-*.sh), Podman and runc (scripts/test-engine.sh), the zdtm
 # subset of test/ci-tests.txt (plain and with --encrypt), that of
-# test/ci-tests-rpc.txt through criu swrk (both ways) and the whole zdtm
+# test/ci-tests-rpc.txt through criu swrk (both ways), those of
+# test/ci-tests-pageserver.txt and ci-tests-lazy.txt in the migration
+# modes with --encrypt, and the whole zdtm
 # suite with --encrypt (scripts/zdtm-sweep.sh), all through the real
 # binaries.  Prints one "ok - ..." or "not ok - ..." line per result
 # ("skip - ..." with the reason for what can not run) and ends with
@@ -89,6 +91,17 @@ if [ "${ZDTM:-1}" != 0 ]; then
 		count "$logs/zdtm-rpc$enc.res"
 	done
 	took "zdtm --rpc" $t0
+	# the migration modes, encrypted: pages to a page server that has no
+	# key (test/ci-tests-pageserver.txt), post-copy restores with the
+	# lazy-pages daemon (test/ci-tests-lazy.txt, flavour h)
+	t0=$SECONDS
+	ZDTM_LIST="$top/test/ci-tests-pageserver.txt" "$top/scripts/zdtm-subset.sh" --page-server --encrypt |
+		tee "$logs/zdtm-page-server.res"
+	count "$logs/zdtm-page-server.res"
+	ZDTM_LIST="$top/test/ci-tests-lazy.txt" "$top/scripts/zdtm-subset.sh" --lazy-pages --encrypt |
+		tee "$logs/zdtm-lazy.res"
+	count "$logs/zdtm-lazy.res"
+	took "zdtm --page-server, --lazy-pages" $t0
 	# the whole suite with --encrypt: it must fail only where plain zdtm
 	# fails here (test/zdtm-known-failures.txt)
 	if [ "${ZDTM_SWEEP:-1}" != 0 ]; then
