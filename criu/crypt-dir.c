@@ -790,10 +790,6 @@ int crypt_dump_init(void)
 		pr_perror("Can't dup the images directory");
 		return -1;
 	}
-	if (opts.stream) {
-		pr_err("--encrypt does not work with --stream (criu-image-streamer would get the images plain)\n");
-		return -1;
-	}
 	if (opts.lazy_pages) {
 		pr_err("--encrypt does not work with --lazy-pages at dump (the lazy pages would leave unencrypted)\n");
 		return -1;

@@ -99,4 +99,34 @@ if dump_keeper "$d"; then
 else
 	not_ok "lazy: a third encrypted checkpoint"
 fi
+# 4. what is refused, in one line, the process running on: a dump that
+# would serve its lazy pages from memory, plain; a dump to
+# criu-image-streamer, which would get the images plain; a page server
+# that would serve the pages of an encrypted checkpoint to a remote daemon
+echo "s3cr3t-lazy-$RANDOM" >"$tmp/secret"
+: >"$tmp/log"
+pid=$(start_in_pidns "$keeper" "$tmp/secret" "$tmp/log" "$tmp/result")
+wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 10
+refused_dump() { # NAME PATTERN ARGS...
+	local name=$1 pattern=$2 t
+	shift 2
+	mkdir -p "$tmp/r-$name"
+	if criu_t dump -t "$pid" -D "$tmp/r-$name" -o dump.log -v4 --encrypt --tls-cert "$pki/cert.pem" "$@" \
+		--port 27301 >"$tmp/r-$name.out" 2>&1; then
+		not_ok "lazy: dump --encrypt $*: refused"
+		return
+	fi
+	# (an error before criu opens its log goes to stderr)
+	check "lazy: dump --encrypt $* is refused ($(cat "$tmp/r-$name"/dump.log "$tmp/r-$name.out" 2>/dev/null | grep -m1 -oE "$pattern"))" \
+		grep -qE "$pattern" "$tmp/r-$name.out" "$tmp/r-$name"/dump.log
+	t=$(last_tick)
+	wait_for "[ \"\$(last_tick)\" -gt $((t + 1)) ]" 10
+	check "lazy: ... and the process runs on (tick $t, then $(last_tick))" test "$(last_tick)" -gt $((t + 1))
+}
+refused_dump lazy "does not work with --lazy-pages at dump.*" --lazy-pages
+refused_dump stream "does not work with --stream.*" --stream
+kill -9 "$pid"
+out=$(timeout -k 5 20 "$CRIU" page-server --lazy-pages -D "$tmp/ok" --port 27302 -o lps.log -v4 2>&1)
+check "lazy: criu page-server --lazy-pages of an encrypted checkpoint is refused ($(grep -m1 -o 'serving the pages of an encrypted.*' "$tmp/ok/lps.log"))" \
+	grep -q 'serving the pages of an encrypted checkpoint to a lazy-pages daemon is not supported yet' "$tmp/ok/lps.log"
 exit $T_FAILED
