@@ -668,17 +668,18 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 	char dir[PATH_MAX] = ""; /* its name, for messages: not needed for a plain one */
 	uint8_t *raw = NULL;
 	struct crypt_dir *d;
+	bool encrypted = is_encrypted(dfd);
 	size_t len = 0;
 	int r = -1;
 
-	if (is_encrypted(dfd) && opts.mode == CR_PAGE_SERVER) {
+	if (encrypted && opts.mode == CR_PAGE_SERVER) {
 		/* it would need the key, and send the pages plain */
 		dir_name(dfd, dir, sizeof(dir));
 		pr_err("%s: serving the pages of an encrypted checkpoint to a lazy-pages daemon is not supported yet\n",
 		       dir);
 		goto out;
 	}
-	if (is_encrypted(dfd)) {
+	if (encrypted) {
 		dir_name(dfd, dir, sizeof(dir));
 		ctx = open_cipher(dfd, dir, &ce, &raw, &len);
 		if (!ctx)
