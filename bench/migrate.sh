@@ -143,6 +143,7 @@ main() {
 	done
 	/usr/bin/python3 "$top/bench/migrate-report.py" "$OUT/migrate.csv" "$MIB" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')" \
 		>"$OUT/migrate.md" || die "report failed"
+	echo "Load at the end: $(cat /proc/loadavg)." >>"$OUT/migrate.md"
 	log "done: $OUT/migrate.md"
 }
 
