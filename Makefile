@@ -54,6 +54,12 @@ test: build
 
 # Encrypted checkpoints through Podman and runc (installs them, and this
 # criu under /usr/local): scripts/test-engine.sh
+# zdtm's iterative modes (--pre, --snaps, --dedup), plain and encrypted, in
+# a qemu guest with soft-dirty tracking: scripts/test-guest.sh
+test-guest: build
+	@scripts/test-guest.sh
+.PHONY: test-guest
+
 test-engine: build
 	@scripts/test-engine.sh
 .PHONY: test-engine

@@ -13,27 +13,8 @@ init=$1
 shift
 export DEBIAN_FRONTEND=noninteractive
 
-# the kernel: what Debian 12's linux-image-amd64 depends on, from apt
-if [ ! -s "$G/vmlinuz" ]; then
-	pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n 1)
-	[ -n "$pkg" ] || {
-		echo "guest: no kernel package behind linux-image-amd64" >&2
-		exit 1
-	}
-	rm -rf "$G/deb" "$G/k"
-	mkdir -p "$G/deb"
-	(cd "$G/deb" && apt-get download "$pkg" >/dev/null 2>&1) || {
-		echo "guest: apt-get download $pkg failed" >&2
-		exit 1
-	}
-	dpkg-deb -x "$G"/deb/*.deb "$G/k"
-	rm -rf "$G/deb"
-	cp "$G"/k/boot/vmlinuz-* "$G/vmlinuz.new" && mv "$G/vmlinuz.new" "$G/vmlinuz"
-fi
-kmod=$(ls -d "$G"/k/lib/modules/* | head -n 1)
-kver=${kmod##*/}
-# the package leaves modules.dep to its postinst
-[ -s "$kmod/modules.dep" ] || /bin/busybox depmod -b "$G/k" "$kver"
+. "$top/scripts/guest-lib.sh"
+guest_kernel "$G" || exit 1
 
 root=$G/root
 rm -rf "$root"
@@ -57,15 +38,8 @@ done | sort -u | while read -r lib; do
 done
 
 # the modules criu's socket collection and the output disk need, with theirs
-mods="unix_diag netlink_diag inet_diag tcp_diag udp_diag af_packet_diag crc32c_generic nf_tables virtio_pci virtio_blk"
-for m in $mods; do
-	grep -E "(^|/)$m\.ko:" "$kmod/modules.dep" | tr -d ':' | tr ' ' '\n'
-done | sort -u | while read -r ko; do
-	[ -n "$ko" ] || continue
-	mkdir -p "$root/lib/modules/$kver/$(dirname "$ko")"
-	cp "$kmod/$ko" "$root/lib/modules/$kver/$ko"
-done
-cp "$kmod/modules.dep" "$root/lib/modules/$kver/"
+guest_modules "$root" unix_diag netlink_diag inet_diag tcp_diag udp_diag af_packet_diag crc32c_generic nf_tables \
+	virtio_pci virtio_blk
 
 pki=$top/build/pki
 "$top/test/pki/make-keys.sh" "$pki" >/dev/null
