@@ -1,7 +1,8 @@
 #!/bin/bash
 # 'make test': CRIU's unit tests, the project's end-to-end tests
 # (test/e2e/t-*.sh), Podman and runc (scripts/test-engine.sh), the zdtm
-# subset of test/ci-tests.txt (plain and with --encrypt), that of
+# subset of test/ci-tests.txt (with --encrypt; plain too with
+# ZDTM_PLAIN=1), that of
 # test/ci-tests-rpc.txt through criu swrk (both ways), those of
 # test/ci-tests-pageserver.txt and ci-tests-lazy.txt in the migration
 # modes with --encrypt, and the whole zdtm
@@ -12,6 +13,7 @@
 #
 #   ZDTM=0 scripts/run-tests.sh    skip the zdtm subset and sweep
 #   ZDTM_SWEEP=0 ...               skip the full encrypted zdtm sweep
+#   ZDTM_PLAIN=1 ...               also the zdtm subset plain (the control)
 #   E2E='net tree' ...             run only test/e2e/t-net.sh and t-tree.sh
 #                                  ('engine': scripts/test-engine.sh)
 set -u
@@ -74,10 +76,14 @@ fi
 # Run twice: plain, and with encrypted checkpoints, which CRIT then reads
 # and compares with a plain checkpoint of the same process (ZDTM_CRIT).
 if [ "${ZDTM:-1}" != 0 ]; then
-	t0=$SECONDS
-	"$top/scripts/zdtm-subset.sh" | tee "$logs/zdtm.res"
-	count "$logs/zdtm.res"
-	took "zdtm subset" $t0
+	# the plain run is the control of the encrypted one: ZDTM_PLAIN=1 (left
+	# out by default for CI's time; the plain sweeps of the note show it)
+	if [ "${ZDTM_PLAIN:-0}" = 1 ]; then
+		t0=$SECONDS
+		"$top/scripts/zdtm-subset.sh" | tee "$logs/zdtm.res"
+		count "$logs/zdtm.res"
+		took "zdtm subset" $t0
+	fi
 	t0=$SECONDS
 	ZDTM_CRIT=1 "$top/scripts/zdtm-subset.sh" --encrypt | tee "$logs/zdtm-encrypt.res"
 	count "$logs/zdtm-encrypt.res"
