@@ -570,6 +570,12 @@ static bool is_encrypted(int dfd)
 	return !fstatat(dfd, CRYPT_CIPHER_IMG, &st, AT_SYMLINK_NOFOLLOW);
 }
 
+/* A page server that serves lazy pages: encrypted ones it sends as they are stored */
+bool crypt_dir_encrypted(int dfd)
+{
+	return is_encrypted(dfd);
+}
+
 /*
  * The parent checkpoint (of a pre-dump chain) of the one in dfd, whose
  * cipher.img is ce (NULL: a plain one), is the one it was dumped against:
@@ -673,10 +679,9 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 	int r = -1;
 
 	if (encrypted && opts.mode == CR_PAGE_SERVER) {
-		/* it would need the key, and send the pages plain */
+		/* it serves the pages as they are stored (PS_IOV_GET_SEALED) */
 		dir_name(dfd, dir, sizeof(dir));
-		pr_err("%s: serving the pages of an encrypted checkpoint to a lazy-pages daemon is not supported yet\n",
-		       dir);
+		pr_err("%s: a page server has no key and reads no image of an encrypted checkpoint\n", dir);
 		goto out;
 	}
 	if (encrypted) {
@@ -789,10 +794,6 @@ int crypt_dump_init(void)
 	dump_dfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
 	if (dump_dfd < 0) {
 		pr_perror("Can't dup the images directory");
-		return -1;
-	}
-	if (opts.lazy_pages) {
-		pr_err("--encrypt does not work with --lazy-pages at dump (the lazy pages would leave unencrypted)\n");
 		return -1;
 	}
 	if (crypt_init() || written_init() || dump_parent(dfd, &parent))

@@ -117,6 +117,19 @@ ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, 
 	return crypt_page_reader_preadv(img->_x.cf->pr, iov, nr, off);
 }
 
+/* Restore: len bytes of pages from off of the page image that came from a page server, opened in place */
+int crypt_pages_open_at(struct cr_img *img, void *buf, size_t len, off_t off)
+{
+	struct crypt_file *cf = img->_x.cf;
+
+	if (!cf->pr || off % CRYPT_PAGE_SIZE || len % CRYPT_PAGE_SIZE) {
+		pr_err("%s: %#zx bytes at %#llx are not whole pages of it\n", crypt_pages_name(cf->pages), len,
+		       (unsigned long long)off);
+		return -1;
+	}
+	return crypt_page_reader_open(cf->pr, buf, off / CRYPT_PAGE_SIZE, len / CRYPT_PAGE_SIZE);
+}
+
 ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off)
 {
 	struct iovec iov = { .iov_base = buf, .iov_len = len };

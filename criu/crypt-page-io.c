@@ -309,6 +309,20 @@ static int read_pages(struct page_reader *pr, void *dst, uint64_t first, unsigne
 	return 0;
 }
 
+/*
+ * Restore: pages the lazy-pages daemon got from a page server, nr from
+ * page index first of the image, authenticated and decrypted in place.
+ */
+int crypt_page_reader_open(struct page_reader *pr, void *buf, uint64_t first, unsigned long nr)
+{
+	if (first > pr->nr || nr > pr->nr - first) {
+		pr_err("%s: pages %" PRIu64 "-%" PRIu64 " have no tags\n", crypt_pages_name(pr->pages), first,
+		       first + nr - 1);
+		return -1;
+	}
+	return crypt_pages_open(pr->pages, first, buf, nr, pr->tags + first * CRYPT_TAG_LEN);
+}
+
 /* Restore: like preadv() on the page image, but every page authenticated and decrypted */
 ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov, int nr, off_t off)
 {

@@ -58,7 +58,7 @@
 
 /* the stream */
 #define CRYPT_CHUNK	(64 << 10)
-#define CRYPT_TAG_LEN	16
+#define CRYPT_TAG_LEN	CRYPT_PAGE_TAG_LEN
 #define CRYPT_IV_LEN	12
 #define CRYPT_NONCE_LEN 16
 #define CRYPT_HDR_LEN	(CRYPT_MAGIC_LEN + CRYPT_NONCE_LEN)
@@ -193,6 +193,7 @@ extern struct page_reader *crypt_page_reader_new(struct crypt_pages *pages, int 
 						 uint64_t nr);
 extern ssize_t crypt_page_reader_preadv(struct page_reader *pr, const struct iovec *iov, int nr, off_t off);
 extern void crypt_page_reader_free(struct page_reader *pr);
+extern int crypt_page_reader_open(struct page_reader *pr, void *buf, uint64_t first, unsigned long nr);
 
 /* crypt-tags.c */
 struct crypt_tagset;

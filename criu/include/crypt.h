@@ -26,6 +26,9 @@ struct iovec;
 #define CRYPT_MAGIC	"CRIUSEAL"
 #define CRYPT_MAGIC_LEN 8
 
+/* The tag of a page (a dump --lazy-pages sends them after the pages) */
+#define CRYPT_PAGE_TAG_LEN 16
+
 #ifdef CONFIG_ENCRYPTION
 
 /* crypt-util.c: once per criu run, before any key is used (criu check too) */
@@ -54,9 +57,17 @@ extern bool crypt_image_pages(struct cr_img *img);
 extern int crypt_pages_from_pipe(struct cr_img *img, int p, unsigned long len);
 extern ssize_t crypt_pages_preadv(struct cr_img *img, const struct iovec *iov, int nr, off_t off);
 extern ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t len, off_t off);
+extern int crypt_pages_open_at(struct cr_img *img, void *buf, size_t len, off_t off);
 extern int crypt_pages_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
 extern int crypt_image_copy_in(struct cr_img *img, int fd, off_t off, size_t len);
 extern int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, size_t len);
+
+/* crypt-dir.c: a page server, which has no key: is the images directory dfd encrypted? */
+extern bool crypt_dir_encrypted(int dfd);
+
+/* crypt-lazy.c: page-xfer.c and pagemap.c, the pages a dump --lazy-pages serves from memory */
+extern int crypt_lazy_send(int sk, int p, unsigned long id, unsigned long vaddr, unsigned long nr);
+extern int crypt_lazy_open(unsigned long id, unsigned long vaddr, void *buf, unsigned long nr, const uint8_t *tags);
 
 /* crypt-remote.c: page-xfer.c, for a page server that stores an encrypted dump */
 extern struct crypt_remote *crypt_remote_open(int sk, int type, unsigned long id, uint32_t pages_id);
@@ -75,6 +86,7 @@ extern int crypt_init(void);
 extern int crypt_dump_init(void);
 extern int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const char *path);
 extern bool crypt_image_sealed(const char *path, uint32_t magic);
+extern bool crypt_dir_encrypted(int dfd);
 
 static inline void crypt_dump_fail(void)
 {
@@ -123,6 +135,10 @@ static inline ssize_t crypt_pages_pread(struct cr_img *img, void *buf, size_t le
 {
 	return -1;
 }
+static inline int crypt_pages_open_at(struct cr_img *img, void *buf, size_t len, off_t off)
+{
+	return -1;
+}
 static inline int crypt_pages_copy_out(struct cr_img *img, int fd, off_t off, size_t len)
 {
 	return -1;
@@ -136,7 +152,17 @@ static inline int crypt_image_copy_out(struct cr_img *img, int fd, off_t off, si
 	return 1;
 }
 
-/* never called: --encrypt is refused first */
+/* never called: --encrypt is refused first, and nothing is ever sealed */
+static inline int crypt_lazy_send(int sk, int p, unsigned long id, unsigned long vaddr, unsigned long nr)
+{
+	return -1;
+}
+static inline int crypt_lazy_open(unsigned long id, unsigned long vaddr, void *buf, unsigned long nr,
+				  const uint8_t *tags)
+{
+	return -1;
+}
+
 static inline struct crypt_remote *crypt_remote_open(int sk, int type, unsigned long id, uint32_t pages_id)
 {
 	return NULL;

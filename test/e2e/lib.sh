@@ -54,7 +54,7 @@ e2e_noenc_criu() {
 	local tree="$E2E_TOP/build/criu-noenc" log="$E2E_TOP/build/criu-noenc.log"
 	if [ ! -x "$tree/criu/criu" ] || [ "$CRIU" -nt "$tree/criu/criu" ]; then
 		rm -rf "$tree"
-		tar -C "$E2E_TOP/build/criu" --exclude=.git -cf - . | (mkdir -p "$tree" && tar -C "$tree" -xf -)
+		tar -C "$E2E_TOP/build/criu" --exclude=./.git --exclude=./test/dump -cf - . | (mkdir -p "$tree" && tar -C "$tree" -xf -)
 		(cd "$tree" && make -s clean && make -j"$(nproc)" PYTHON=/usr/bin/python3 NO_ENCRYPTION=1 criu) \
 			>"$log" 2>&1
 	fi

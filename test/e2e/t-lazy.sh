@@ -6,6 +6,13 @@
 # the restored task rather than let it run on with zeros where its memory
 # should be (the task's pidfd comes with its userfaultfd); a daemon with
 # another key refuses the checkpoint and nothing runs.
+# Then post-copy migration, the daemon reading the pages over the network
+# (through test/e2e/tap-proxy.py, which records what the server sends, and
+# can change a byte of it): from criu page-server --lazy-pages, which has
+# no key (the criu built without encryption), and from the dump itself
+# (dump --lazy-pages, which serves the pages from memory).  No secret
+# crosses the network (a plain control shows that it would), and a page
+# changed on the source or on the way is refused and kills the task.
 . "$(dirname "$0")/lib.sh"
 e2e_setup lazy
 keeper=$(e2e_cc page-keeper) || exit 1
@@ -13,13 +20,18 @@ keeper=$(e2e_cc page-keeper) || exit 1
 keepers() { ps -eo stat=,comm= | awk '$1 !~ /^Z/ && $2 == "page-keeper"' | wc -l; }
 
 # dump_keeper DIR: an encrypted checkpoint of a new page-keeper in DIR
-dump_keeper() {
-	echo "s3cr3t-lazy-$RANDOM$RANDOM" >"$tmp/secret"
+# (sets $pid and $secret; further arguments go to criu dump)
+start_keeper() {
+	secret="s3cr3t-lazy-$RANDOM$RANDOM"
+	echo "$secret" >"$tmp/secret"
 	: >"$tmp/log"
 	pid=$(start_in_pidns "$keeper" "$tmp/secret" "$tmp/log" "$tmp/result")
 	wait_for '[ "$(last_tick)" -ge 2 ] 2>/dev/null' 10
+}
+dump_keeper() {
+	start_keeper
 	mkdir -p "$1"
-	criu_t dump -t "$pid" -D "$1" -o dump.log -v4 --encrypt --tls-cert "$pki/cert.pem"
+	criu_t dump -t "$pid" -D "$1" -o dump.log -v4 --encrypt --tls-cert "$pki/cert.pem" "${@:2}"
 }
 
 # lazy_restore DIR KEY: the lazy-pages daemon with KEY, then the restore
@@ -123,10 +135,154 @@ refused_dump() { # NAME PATTERN ARGS...
 	wait_for "[ \"\$(last_tick)\" -gt $((t + 1)) ]" 10
 	check "lazy: ... and the process runs on (tick $t, then $(last_tick))" test "$(last_tick)" -gt $((t + 1))
 }
-refused_dump lazy "does not work with --lazy-pages at dump.*" --lazy-pages
 refused_dump stream "does not work with --stream.*" --stream
 kill -9 "$pid"
-out=$(timeout -k 5 20 "$CRIU" page-server --lazy-pages -D "$tmp/ok" --port 27302 -o lps.log -v4 2>&1)
-check "lazy: criu page-server --lazy-pages of an encrypted checkpoint is refused ($(grep -m1 -o 'serving the pages of an encrypted.*' "$tmp/ok/lps.log"))" \
-	grep -q 'serving the pages of an encrypted checkpoint to a lazy-pages daemon is not supported yet' "$tmp/ok/lps.log"
+
+# Post-copy migration over the network: the restoring side's daemon reads
+# the pages through tap-proxy.py on port $tap from a server on port $sport.
+sport=27320
+tap=27321
+# start_tap RECORD [FLIP]: the proxy, listening when it returns
+start_tap() {
+	python3 "$E2E_TOP/test/e2e/tap-proxy.py" $tap $sport "$@" &
+	track_pid $!
+	wait_for "ss -ltnH 'sport = :$tap' | grep -q ." 10
+}
+# remote_restore DIR [KEY]: the daemon (with KEY) through the proxy, then the restore
+remote_restore() {
+	criu_t lazy-pages -D "$1" -o lazy.log -v4 --page-server --address 127.0.0.1 --port $tap \
+		${2:+--tls-key "$2"} --daemon --pidfile "$1/lazy.pid" &&
+		track_pid "$(cat "$1/lazy.pid")" &&
+		criu_t restore -D "$1" -d -o restore.log -v4 ${2:+--tls-key "$2"} --lazy-pages \
+			--pidfile "$1/restored.pid"
+}
+# check_keeper_ok WHAT DIR: the restored keeper of DIR finds every page right
+check_keeper_ok() {
+	local rpid
+	rpid=$(cat "$2/restored.pid")
+	track_pid "$rpid"
+	check "$1: ... the daemon ends well" sh -c "$(declare -f wait_for daemon_done); daemon_done '$2' && ! grep -q Error '$2/lazy.log'"
+	rm -f "$tmp/result"
+	kill -USR1 "$rpid"
+	wait_for "test -s '$tmp/result'" 20
+	check "$1: ... the restored process finds every page and its secret right ($(cat "$tmp/result" 2>/dev/null))" \
+		grep -qx ok "$tmp/result"
+	kill -9 "$rpid"
+}
+# check_killed WHAT DIR PATTERN BEFORE: the daemon refused a page (PATTERN) and killed the task
+check_killed() {
+	local rpid=""
+	[ -s "$2/restored.pid" ] && rpid=$(cat "$2/restored.pid") && track_pid "$rpid"
+	daemon_done "$2"
+	check "$1: the daemon refuses it ($(grep -m1 -oE "$3" "$2/lazy.log"))" grep -qE "$3" "$2/lazy.log"
+	[ -n "$rpid" ] && wait_for "! kill -0 $rpid 2>/dev/null" 10
+	check "$1: ... and kills the restored task ($(grep -m1 -o 'Killed task [0-9]*: .*' "$2/lazy.log"))" \
+		grep -q "Killed task 1: its memory can't be restored" "$2/lazy.log"
+	check "$1: ... which runs no more ($4 keepers before, $(keepers) after)" test "$(keepers)" = "$4"
+}
+# no_secret_sent WHAT RECORD: the server sent the pages, and not the secret
+no_secret_sent() {
+	local n
+	n=$(stat -c %s "$2" 2>/dev/null || echo 0)
+	check "$1: ... $n bytes went over the network, 16 MiB of pages among them" test "$n" -ge $((16 << 20))
+	check "$1: ... and the secret is not among them" not grep -qaF "$secret" "$2"
+}
+
+# 5. criu page-server --lazy-pages on the source serves the pages of an
+# encrypted checkpoint as they are stored: it has no key (the criu built
+# without encryption), and the daemon asks for pages by their place in the
+# page image.  The target's copy of the page image has a changed lazy
+# page: the restore is right all the same, so the pages came over the
+# network.  Then a changed page on the source is refused.
+noenc=$(e2e_noenc_criu) || not_ok "lazy: the criu built without encryption builds (see $E2E_TOP/build/criu-noenc.log)"
+# remote_lazy SRC DIR: the keyless page server of SRC, the proxy, the restore of DIR
+remote_lazy() {
+	timeout -k 5 60 "$noenc" page-server --lazy-pages -D "$1" --port $sport --daemon --pidfile "$1/ps.pid" \
+		-o ps.log -v4 && track_pid "$(cat "$1/ps.pid")" && start_tap "$2.tap" &&
+		remote_restore "$2" "$pki/key.pem"
+}
+d=$tmp/remote
+if [ -n "$noenc" ] && dump_keeper "$d"; then
+	pg=$(cd "$d" && ls pages-*.img | head -n 1)
+	cp -a "$d" "$d.src"
+	flip_byte "$d/$pg" $((4096 * 2000 + 5))
+	if remote_lazy "$d.src" "$d"; then
+		ok "lazy: remote: restored with the pages of criu page-server --lazy-pages, which has no key"
+		check "lazy: remote: ... which serves them as they are stored ($(grep -m1 -o 'An encrypted checkpoint: .*' "$d.src/ps.log"))" \
+			grep -q 'An encrypted checkpoint: its pages are served as they are stored' "$d.src/ps.log"
+		check_keeper_ok "lazy: remote" "$d"
+		check "lazy: remote: ... the daemon put $(copied "$d") bytes in place" test "$(copied "$d")" -ge $((16 << 20))
+		no_secret_sent "lazy: remote" "$d.tap"
+	else
+		not_ok "lazy: remote: restored with the pages of criu page-server --lazy-pages, which has no key"
+		show_log_errors "$d/restore.log"
+		show_log_errors "$d/lazy.log"
+		show_log_errors "$d.src/ps.log"
+	fi
+	# the source's page image changed instead
+	d2=$tmp/remote2
+	cp -a "$d.src" "$d2"
+	cp -a "$d.src" "$d2.src"
+	rm -f "$d2"/*.pid "$d2.src"/*.pid "$d2"/*.log
+	flip_byte "$d2.src/$pg" $((4096 * 2000 + 5))
+	before=$(keepers)
+	remote_lazy "$d2.src" "$d2"
+	check_killed "lazy: remote: a page changed on the source" "$d2" "$pg: page 2000 fails authentication" "$before"
+else
+	not_ok "lazy: remote: an encrypted checkpoint"
+fi
+
+# 6. dump --lazy-pages: the dump serves the pages from memory to the
+# daemon, which asks for them by address; they go sealed, their tags after
+# them.  A plain control first: there the secret crosses the network.
+# lazy_dump DIR [ARGS...]: dump --lazy-pages in the background ($dump_pid), serving when it returns
+lazy_dump() {
+	mkdir -p "$1"
+	criu_t dump -t "$pid" -D "$1" -o dump.log -v4 --lazy-pages --port $sport "${@:2}" &
+	dump_pid=$!
+	wait_for "grep -q 'Starting lazy pages server' '$1/dump.log' 2>/dev/null" 30
+}
+d=$tmp/mig-plain
+start_keeper
+if lazy_dump "$d" && start_tap "$d.tap" && remote_restore "$d"; then
+	wait "$dump_pid"
+	check_keeper_ok "lazy: dump --lazy-pages, plain (the control)" "$d"
+	check "lazy: dump --lazy-pages, plain: ... the secret went over the network" grep -qaF "$secret" "$d.tap"
+else
+	not_ok "lazy: dump --lazy-pages, plain (the control): restored"
+	show_log_errors "$d/dump.log"
+	show_log_errors "$d/lazy.log"
+fi
+d=$tmp/mig
+start_keeper
+if lazy_dump "$d" --encrypt --tls-cert "$pki/cert.pem" && start_tap "$d.tap" && remote_restore "$d" "$pki/key.pem"; then
+	ok "lazy: dump --lazy-pages --encrypt: restored, the pages from the dump's memory"
+	check "lazy: dump --lazy-pages --encrypt: ... the dump ends well" wait "$dump_pid"
+	check_keeper_ok "lazy: dump --lazy-pages --encrypt" "$d"
+	check "lazy: dump --lazy-pages --encrypt: ... the daemon put $(copied "$d") bytes in place" \
+		test "$(copied "$d")" -ge $((16 << 20))
+	no_secret_sent "lazy: dump --lazy-pages --encrypt" "$d.tap"
+else
+	not_ok "lazy: dump --lazy-pages --encrypt: restored, the pages from the dump's memory"
+	show_log_errors "$d/dump.log"
+	show_log_errors "$d/lazy.log"
+	show_log_errors "$d/restore.log"
+fi
+# a byte of the first page changed on the way (after the answer's header):
+# refused, the task killed; the dump fails and the process runs on
+d=$tmp/mig-flip
+start_keeper
+before=$(keepers)
+if lazy_dump "$d" --encrypt --tls-cert "$pki/cert.pem" && start_tap "$d.tap" 100; then
+	remote_restore "$d" "$pki/key.pem"
+	check_killed "lazy: dump --lazy-pages --encrypt: a page changed on the way" "$d" \
+		"lazy-pages-1: page [0-9]* fails authentication" "$before"
+	check "lazy: dump --lazy-pages --encrypt: a page changed on the way: ... the dump fails" not wait "$dump_pid"
+	t=$(last_tick)
+	wait_for "[ \"\$(last_tick)\" -gt $((t + 1)) ]" 10
+	check "lazy: ... and the process runs on (tick $t, then $(last_tick))" test "$(last_tick)" -gt $((t + 1))
+	kill -9 "$pid"
+else
+	not_ok "lazy: dump --lazy-pages --encrypt: a third lazy dump"
+fi
 exit $T_FAILED
