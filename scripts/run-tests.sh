@@ -99,7 +99,8 @@ if [ "${ZDTM:-1}" != 0 ]; then
 	took "zdtm --rpc" $t0
 	# the migration modes, encrypted: pages to a page server that has no
 	# key (test/ci-tests-pageserver.txt), post-copy restores with the
-	# lazy-pages daemon (test/ci-tests-lazy.txt, flavour h)
+	# lazy-pages daemon (test/ci-tests-lazy.txt, flavour h), which reads
+	# the pages from a page server that has no key (--remote-lazy-pages)
 	t0=$SECONDS
 	ZDTM_LIST="$top/test/ci-tests-pageserver.txt" "$top/scripts/zdtm-subset.sh" --page-server --encrypt |
 		tee "$logs/zdtm-page-server.res"
@@ -107,7 +108,10 @@ if [ "${ZDTM:-1}" != 0 ]; then
 	ZDTM_LIST="$top/test/ci-tests-lazy.txt" "$top/scripts/zdtm-subset.sh" --lazy-pages --encrypt |
 		tee "$logs/zdtm-lazy.res"
 	count "$logs/zdtm-lazy.res"
-	took "zdtm --page-server, --lazy-pages" $t0
+	ZDTM_LIST="$top/test/ci-tests-lazy.txt" "$top/scripts/zdtm-subset.sh" --remote-lazy-pages --encrypt |
+		tee "$logs/zdtm-remote-lazy.res"
+	count "$logs/zdtm-remote-lazy.res"
+	took "zdtm --page-server, --lazy-pages, --remote-lazy-pages" $t0
 	# the whole suite with --encrypt: it must fail only where plain zdtm
 	# fails here (test/zdtm-known-failures.txt)
 	if [ "${ZDTM_SWEEP:-1}" != 0 ]; then

@@ -111,10 +111,8 @@ if dump_keeper "$d"; then
 else
 	not_ok "lazy: a third encrypted checkpoint"
 fi
-# 4. what is refused, in one line, the process running on: a dump that
-# would serve its lazy pages from memory, plain; a dump to
-# criu-image-streamer, which would get the images plain; a page server
-# that would serve the pages of an encrypted checkpoint to a remote daemon
+# 4. what is refused, in one line, the process running on: a dump to
+# criu-image-streamer, which would get the images plain
 echo "s3cr3t-lazy-$RANDOM" >"$tmp/secret"
 : >"$tmp/log"
 pid=$(start_in_pidns "$keeper" "$tmp/secret" "$tmp/log" "$tmp/result")
