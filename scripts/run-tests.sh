@@ -4,8 +4,8 @@
 # subset of test/ci-tests.txt (with --encrypt; plain too with
 # ZDTM_PLAIN=1), that of
 # test/ci-tests-rpc.txt through criu swrk (both ways), those of
-# test/ci-tests-pageserver.txt and ci-tests-lazy.txt in the migration
-# modes with --encrypt, and the whole zdtm
+# test/ci-tests-pageserver.txt, ci-tests-lazy.txt and
+# ci-tests-lazy-migrate.txt in the migration modes with --encrypt, and the whole zdtm
 # suite with --encrypt (scripts/zdtm-sweep.sh), all through the real
 # binaries.  Prints one "ok - ..." or "not ok - ..." line per result
 # ("skip - ..." with the reason for what can not run) and ends with
@@ -101,6 +101,8 @@ if [ "${ZDTM:-1}" != 0 ]; then
 	# key (test/ci-tests-pageserver.txt), post-copy restores with the
 	# lazy-pages daemon (test/ci-tests-lazy.txt, flavour h), which reads
 	# the pages from a page server that has no key (--remote-lazy-pages)
+	# or from the dump's memory (--lazy-migrate, flavour ns:
+	# test/ci-tests-lazy-migrate.txt)
 	t0=$SECONDS
 	ZDTM_LIST="$top/test/ci-tests-pageserver.txt" "$top/scripts/zdtm-subset.sh" --page-server --encrypt |
 		tee "$logs/zdtm-page-server.res"
@@ -111,7 +113,10 @@ if [ "${ZDTM:-1}" != 0 ]; then
 	ZDTM_LIST="$top/test/ci-tests-lazy.txt" "$top/scripts/zdtm-subset.sh" --remote-lazy-pages --encrypt |
 		tee "$logs/zdtm-remote-lazy.res"
 	count "$logs/zdtm-remote-lazy.res"
-	took "zdtm --page-server, --lazy-pages, --remote-lazy-pages" $t0
+	ZDTM_LIST="$top/test/ci-tests-lazy-migrate.txt" "$top/scripts/zdtm-subset.sh" --lazy-migrate --encrypt |
+		tee "$logs/zdtm-lazy-migrate.res"
+	count "$logs/zdtm-lazy-migrate.res"
+	took "zdtm --page-server, --lazy-pages, --remote-lazy-pages, --lazy-migrate" $t0
 	# the whole suite with --encrypt: it must fail only where plain zdtm
 	# fails here (test/zdtm-known-failures.txt)
 	if [ "${ZDTM_SWEEP:-1}" != 0 ]; then
