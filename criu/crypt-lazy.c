@@ -50,6 +50,8 @@ static struct crypt_pages *keys_of(unsigned long id)
 	}
 	snprintf(name, sizeof(name), "lazy-pages-%lu", id);
 	lazy_keys = crypt_pages_new(ctx, name, salt);
+	if (lazy_keys)
+		crypt_pages_by_address(lazy_keys);
 	lazy_id = id;
 	return lazy_keys;
 }
@@ -123,6 +125,5 @@ int crypt_lazy_open(unsigned long id, unsigned long vaddr, void *buf, unsigned l
 		return -1;
 	}
 	cp = keys_of(id);
-	/* "lazy-pages-<id>: page <vaddr / 4096> fails authentication" */
 	return cp ? crypt_pages_open(cp, vaddr / CRYPT_PAGE_SIZE, buf, nr, tags) : -1;
 }

@@ -23,6 +23,7 @@ struct crypt_pages {
 	gnutls_cipher_hd_t xts;
 	gnutls_aead_cipher_hd_t gmac;
 	char *name;
+	bool by_address; /* page j is the page at address j * 4096 (crypt-lazy.c) */
 };
 
 void crypt_pages_free(struct crypt_pages *cp)
@@ -40,6 +41,12 @@ void crypt_pages_free(struct crypt_pages *cp)
 const char *crypt_pages_name(const struct crypt_pages *cp)
 {
 	return cp->name;
+}
+
+/* Its messages name a page by its address, not its index */
+void crypt_pages_by_address(struct crypt_pages *cp)
+{
+	cp->by_address = true;
 }
 
 /* The page cipher of the page image name with the keys kx and kt (KATs set them directly). */
@@ -166,8 +173,14 @@ int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned
 		}
 		if (!crypt_equal(tag, tags + i * CRYPT_TAG_LEN, CRYPT_TAG_LEN)) {
 			set_cr_errno(EBADMSG);
-			pr_err("%s: page %" PRIu64 " fails authentication (tampered, moved or not of this checkpoint)\n",
-			       cp->name, first + i);
+			if (cp->by_address)
+				pr_err("%s: the page at %#" PRIx64
+				       " fails authentication (tampered, moved or not of this checkpoint)\n",
+				       cp->name, (first + i) * CRYPT_PAGE_SIZE);
+			else
+				pr_err("%s: page %" PRIu64
+				       " fails authentication (tampered, moved or not of this checkpoint)\n",
+				       cp->name, first + i);
 			return -1;
 		}
 		page_tweak(first + i, tweak);

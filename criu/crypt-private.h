@@ -172,6 +172,7 @@ extern int crypt_pages_gmac(struct crypt_pages *cp, const uint8_t *nonce, const 
 extern int crypt_pages_seal(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr, uint8_t *tags);
 extern int crypt_pages_seal_quiet(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
 				  uint8_t *tags);
+extern void crypt_pages_by_address(struct crypt_pages *cp);
 extern int crypt_pages_open(struct crypt_pages *cp, uint64_t first, void *buf, unsigned long nr,
 			    const uint8_t *tags);
 extern void crypt_pages_free(struct crypt_pages *cp);

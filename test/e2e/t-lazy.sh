@@ -274,7 +274,7 @@ before=$(keepers)
 if lazy_dump "$d" --encrypt --tls-cert "$pki/cert.pem" && start_tap "$d.tap" 100; then
 	remote_restore "$d" "$pki/key.pem"
 	check_killed "lazy: dump --lazy-pages --encrypt: a page changed on the way" "$d" \
-		"lazy-pages-1: page [0-9]* fails authentication" "$before"
+		"lazy-pages-1: the page at 0x[0-9a-f]* fails authentication" "$before"
 	check "lazy: dump --lazy-pages --encrypt: a page changed on the way: ... the dump fails" not wait "$dump_pid"
 	t=$(last_tick)
 	wait_for "[ \"\$(last_tick)\" -gt $((t + 1)) ]" 10

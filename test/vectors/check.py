@@ -83,6 +83,19 @@ def main():
         ok &= c == raw[j * 4096:(j + 1) * 4096] and hashlib.sha256(c).hexdigest() == v["page%d.ciphertext.sha256" % j]
         ok &= AESGCM(kt).encrypt(gnonce, b"", c) == h(v["page%d.tag" % j]) == tags[j * 16:(j + 1) * 16]
     result(ok, "both pages: tweak, GMAC nonce, ciphertext and tag; they open to the plaintext")
+
+    # a page a dump --lazy-pages serves from memory (format section 11)
+    lname, j = v["lazy.name"], int(v["lazy.address"], 16) // 4096
+    kx = cp.derive("criu-encrypt v1 pages xts", bytes(16) + lname.encode(), 64)
+    kt = cp.derive("criu-encrypt v1 pages tag", bytes(16) + lname.encode())
+    tweak = j.to_bytes(8, "little") + bytes(8)
+    gnonce = bytes(4) + j.to_bytes(8, "big")
+    e = Cipher(algorithms.AES(kx), modes.XTS(tweak)).encryptor()
+    c = e.update(bytes((2 * 131 + i) & 0xff for i in range(4096))) + e.finalize()
+    result(kx == h(v["lazy.Kx"]) and kt == h(v["lazy.Kt"]) and tweak == h(v["lazy.tweak"]) and
+           gnonce == h(v["lazy.gmac_nonce"]) and hashlib.sha256(c).hexdigest() == v["lazy.ciphertext.sha256"] and
+           AESGCM(kt).encrypt(gnonce, b"", c) == h(v["lazy.tag"]),
+           "a lazy page of a dump --lazy-pages: keys, tweak, GMAC nonce, ciphertext and tag")
     return 1 if failed else 0
 
 

@@ -33,6 +33,9 @@
 #define STREAM_NAME "vector.img"
 #define STREAM_LEN  (CRYPT_CHUNK + 100) /* two chunks */
 #define PAGES_NAME  "pages-1.img"
+/* a page a dump --lazy-pages serves from memory: task 1's, at LAZY_ADDR */
+#define LAZY_NAME "lazy-pages-1"
+#define LAZY_ADDR 0x7f0000002000ULL
 #define NR_PAGES    2
 
 /* Deterministic randomness for "make": SHA-256("criu-encrypt test vectors" || counter) */
@@ -96,6 +99,28 @@ static void page_nonces(uint64_t j, uint8_t *tweak, uint8_t *gnonce)
 		tweak[b] = j >> (8 * b);
 		gnonce[11 - b] = j >> (8 * b);
 	}
+}
+
+/*
+ * The lazy page: the plaintext of page_byte(2, i) sealed with the keys of
+ * LAZY_NAME (a salt of zeros) as page index LAZY_ADDR / 4096, into page
+ * and tag; the keys into kx and kt.
+ */
+static int lazy_page(const struct crypt_ctx *ctx, uint8_t *page, uint8_t *tag, uint8_t *kx, uint8_t *kt)
+{
+	static const uint8_t salt[CRYPT_NONCE_LEN];
+	struct crypt_pages *cp;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < CRYPT_PAGE_SIZE; i++)
+		page[i] = page_byte(2, i);
+	crypt_derive_named(ctx, CRYPT_LABEL_XTS, salt, LAZY_NAME, kx, 2 * CRYPT_KEY_LEN);
+	crypt_derive_named(ctx, CRYPT_LABEL_TAG, salt, LAZY_NAME, kt, CRYPT_KEY_LEN);
+	cp = crypt_pages_new(ctx, LAZY_NAME, salt);
+	ret = !cp || crypt_pages_seal(cp, LAZY_ADDR / CRYPT_PAGE_SIZE, page, 1, tag);
+	crypt_pages_free(cp);
+	return ret ? -1 : 0;
 }
 
 static void *file(const char *dir, const char *name, size_t *len)
@@ -278,6 +303,22 @@ static int cmd_make(const char *dir, const char *cert)
 		memcpy(rec + 1 + l + CRYPT_NONCE_LEN + 4, tags, sizeof(tags));
 		put_hex(stdout, "pagetags.plaintext", rec, sizeof(rec));
 	}
+	{
+		uint8_t page[CRYPT_PAGE_SIZE], tag[CRYPT_TAG_LEN], kt[CRYPT_KEY_LEN];
+
+		if (lazy_page(ctx, page, tag, k2, kt))
+			return 1;
+		printf("lazy.name = %s\n", LAZY_NAME);
+		printf("lazy.address = %llx\n", LAZY_ADDR);
+		put_hex(stdout, "lazy.Kx", k2, sizeof(k2));
+		put_hex(stdout, "lazy.Kt", kt, sizeof(kt));
+		page_nonces(LAZY_ADDR / CRYPT_PAGE_SIZE, tweak, gnonce);
+		put_hex(stdout, "lazy.tweak", tweak, sizeof(tweak));
+		put_hex(stdout, "lazy.gmac_nonce", gnonce, sizeof(gnonce));
+		put_hex(stdout, "lazy.tag", tag, sizeof(tag));
+		sha256(page, CRYPT_PAGE_SIZE, h);
+		put_hex(stdout, "lazy.ciphertext.sha256", h, sizeof(h));
+	}
 	crypt_pages_free(cp);
 	crypt_entry_free(&ce);
 	crypt_ctx_free(ctx);
@@ -428,6 +469,22 @@ static int cmd_check(const char *dir, const char *key_path, const char *vectors)
 			ok &= pages[j * CRYPT_PAGE_SIZE + i] == page_byte(j, i);
 	result(ok, "vectors: both pages: tweak, GMAC nonce, tag and ciphertext; they open to the plaintext");
 	crypt_pages_free(cp);
+	{
+		uint8_t page[CRYPT_PAGE_SIZE], kt[CRYPT_KEY_LEN];
+
+		ok = !lazy_page(ctx, page, tag, k2, kt) && same("lazy.Kx", k2, sizeof(k2)) &&
+		     same("lazy.Kt", kt, sizeof(kt)) && same("lazy.tag", tag, sizeof(tag));
+		page_nonces(LAZY_ADDR / CRYPT_PAGE_SIZE, tweak, gnonce);
+		sha256(page, CRYPT_PAGE_SIZE, h);
+		ok &= same("lazy.tweak", tweak, sizeof(tweak)) && same("lazy.gmac_nonce", gnonce, sizeof(gnonce)) &&
+		      same("lazy.ciphertext.sha256", h, sizeof(h));
+		cp = crypt_pages_new(ctx, LAZY_NAME, (const uint8_t[CRYPT_NONCE_LEN]){});
+		ok &= cp && !crypt_pages_open(cp, LAZY_ADDR / CRYPT_PAGE_SIZE, page, 1, tag);
+		for (i = 0; ok && i < CRYPT_PAGE_SIZE; i++)
+			ok &= page[i] == page_byte(2, i);
+		crypt_pages_free(cp);
+		result(ok, "vectors: a lazy page of a dump --lazy-pages: keys, tweak, GMAC nonce, tag and ciphertext");
+	}
 	crypt_tags_free(ts);
 	cipher_entry__free_unpacked(ce, NULL);
 	crypt_ctx_free(ctx);
