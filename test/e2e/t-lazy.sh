@@ -12,7 +12,10 @@
 # no key (the criu built without encryption), and from the dump itself
 # (dump --lazy-pages, which serves the pages from memory).  No secret
 # crosses the network (a plain control shows that it would), and a page
-# changed on the source or on the way is refused and kills the task.
+# changed on the source or on the way is refused and kills the task.  And
+# a keyless page server refuses what a hostile daemon (ps-client.py) asks
+# for: too many pages, pages past the end, a symbolic link or a FIFO for a
+# page image, an id of no page image, a task's pages by address.
 . "$(dirname "$0")/lib.sh"
 e2e_setup lazy
 keeper=$(e2e_cc page-keeper) || exit 1
@@ -193,11 +196,16 @@ no_secret_sent() {
 # page: the restore is right all the same, so the pages came over the
 # network.  Then a changed page on the source is refused.
 noenc=$(e2e_noenc_criu) || not_ok "lazy: the criu built without encryption builds (see $E2E_TOP/build/criu-noenc.log)"
-# remote_lazy SRC DIR: the keyless page server of SRC, the proxy, the restore of DIR
+# remote_lazy SRC DIR [FLIP]: the keyless page server of SRC, the proxy, the restore of DIR
 remote_lazy() {
 	timeout -k 5 60 "$noenc" page-server --lazy-pages -D "$1" --port $sport --daemon --pidfile "$1/ps.pid" \
-		-o ps.log -v4 && track_pid "$(cat "$1/ps.pid")" && start_tap "$2.tap" &&
+		-o ps.log -v4 && track_pid "$(cat "$1/ps.pid")" && start_tap "$2.tap" ${3:-} &&
 		remote_restore "$2" "$pki/key.pem"
+}
+# copy_src SRC DIR: DIR and DIR.src fresh copies of the checkpoint SRC
+copy_src() {
+	rm -rf "$2" "$2.src"
+	cp -a "$1" "$2" && cp -a "$1" "$2.src" && rm -f "$2"/*.pid "$2"/*.log "$2.src"/*.pid "$2.src"/*.log
 }
 d=$tmp/remote
 if [ -n "$noenc" ] && dump_keeper "$d"; then
@@ -219,15 +227,47 @@ if [ -n "$noenc" ] && dump_keeper "$d"; then
 	fi
 	# the source's page image changed instead
 	d2=$tmp/remote2
-	cp -a "$d.src" "$d2"
-	cp -a "$d.src" "$d2.src"
-	rm -f "$d2"/*.pid "$d2.src"/*.pid "$d2"/*.log
+	copy_src "$d.src" "$d2"
 	flip_byte "$d2.src/$pg" $((4096 * 2000 + 5))
 	before=$(keepers)
 	remote_lazy "$d2.src" "$d2"
 	check_killed "lazy: remote: a page changed on the source" "$d2" "$pg: page 2000 fails authentication" "$before"
+	# the first answer's header changed on the way (its page index)
+	copy_src "$d.src" "$d2"
+	before=$(keepers)
+	remote_lazy "$d2.src" "$d2" 8
+	check_killed "lazy: remote: an answer for another page than asked for" "$d2" \
+		"the page server sent .* not what was asked for" "$before"
 else
 	not_ok "lazy: remote: an encrypted checkpoint"
+fi
+
+# 5b. what a hostile daemon asks of a page server that serves an encrypted
+# checkpoint (no key) is refused in one line, nothing sent, no crash
+s=$tmp/remote.src
+ln -s /etc/shadow "$s/pages-7.img"
+mkfifo "$s/pages-8.img"
+# refused_quietly LOG PATTERN GOT: the error in the log, nothing sent, the session ended (no crash)
+refused_quietly() { grep -qE "$2" "$1" && [ "$3" = 0 ] && grep -q 'Session over' "$1"; }
+hostile() { # WHAT PATTERN CMD NR_PAGES VADDR DST_ID
+	local log="$s/hostile-$3-$4-$6.log" got
+	rm -f "$s/hps.pid"
+	timeout -k 5 60 "$noenc" page-server --lazy-pages -D "$s" --port $sport --daemon --pidfile "$s/hps.pid" \
+		-o "$log" -v4 && track_pid "$(cat "$s/hps.pid")"
+	got=$(timeout 30 python3 "$E2E_TOP/test/e2e/ps-client.py" $sport "$3" "$4" "$5" "$6")
+	wait_for "! kill -0 $(cat "$s/hps.pid") 2>/dev/null" 10
+	check "lazy: a page server with no key refuses $1 ($(grep -m1 -oE "$2" "$log"); ${got:-no} bytes sent; $(grep -c 'Session over' "$log") session over)" \
+		refused_quietly "$log" "$2" "$got"
+}
+if [ -d "$s" ] && [ -n "$noenc" ]; then
+	hostile "4097 pages at once" "pages-1.img: a request for 4097 pages refused" 9 4097 0 1
+	hostile "pages past the end of the image" "pages-1.img: pages 1000000-1000000 asked for, it has [0-9]+" 9 1 1000000 1
+	hostile "a page image that is a symbolic link" "pages-7.img: can't open it: Too many levels of symbolic links" 9 1 0 7
+	hostile "a page image that is a FIFO" "pages-8.img: not a regular file" 9 1 0 8
+	hostile "a page image of no u32 id" "pages-4294967297.img: no page image has such an id" 9 1 0 0x100000001
+	hostile "the pages of a task by address (PS_IOV_GET: it reads no pagemap)" "No pages of task 1 here" 7 1 0x1000 1
+else
+	not_ok "lazy: a page server with no key: the checkpoint of test 5"
 fi
 
 # 6. dump --lazy-pages: the dump serves the pages from memory to the
