@@ -115,6 +115,17 @@ struct crypt_ctx *crypt_dir_ctx(const struct crypt_dir *d)
  * time.  The images directory of the run is looked up once: a plain
  * checkpoint costs no system call an image.
  */
+/* The directory st if it is loaded already, or NULL */
+static struct crypt_dir *loaded_dir(const struct stat *st)
+{
+	struct crypt_dir *d;
+
+	list_for_each_entry(d, &crypt_dirs, l)
+		if (d->dev == st->st_dev && d->ino == st->st_ino)
+			return d;
+	return NULL;
+}
+
 int crypt_dir_lookup(int dfd, struct crypt_dir **ret)
 {
 	bool img = dfd == get_service_fd(IMG_FD_OFF);
@@ -130,19 +141,15 @@ int crypt_dir_lookup(int dfd, struct crypt_dir **ret)
 		pr_perror("Can't stat the images directory");
 		return -1;
 	}
-	list_for_each_entry(d, &crypt_dirs, l)
-		if (d->dev == st.st_dev && d->ino == st.st_ino) {
-			if (d->walking) {
-				dir_name(dfd, name, sizeof(name));
-				pr_err("%s: a loop of parent links\n", name);
-				return -1;
-			}
-			*ret = d;
-			goto found;
-		}
-	if (load_dir(dfd, &st, ret))
+	d = loaded_dir(&st);
+	if (d && d->walking) {
+		dir_name(dfd, name, sizeof(name));
+		pr_err("%s: a loop of parent links\n", name);
 		return -1;
-found:
+	}
+	*ret = d;
+	if (!d && load_dir(dfd, &st, ret))
+		return -1;
 	if (img)
 		img_dir = *ret;
 	return 0;
@@ -190,6 +197,39 @@ static int read_whole(int fd, void *buf, size_t len, const char *name)
 }
 
 /*
+ * The regular file name of dfd whole, at most max bytes (shown is its name
+ * in messages): its bytes (one more allocated) and their number in len, or
+ * NULL (errno ENOENT, said by the caller: it is missing).  With fdp, the
+ * file stays open there.
+ */
+static uint8_t *read_small(int dfd, const char *name, const char *shown, size_t max, size_t *len, int *fdp)
+{
+	uint8_t *raw = NULL;
+	struct stat st;
+	int fd;
+
+	fd = open_regular(dfd, name, &st);
+	if (fd < 0)
+		return NULL;
+	errno = 0;
+	if (st.st_size > max) {
+		pr_err("%s: too big (%lld bytes)\n", shown, (long long)st.st_size);
+	} else {
+		raw = xmalloc(st.st_size + 1);
+		if (raw && read_whole(fd, raw, st.st_size, shown)) {
+			xfree(raw);
+			raw = NULL;
+		}
+	}
+	if (raw && fdp)
+		*fdp = fd;
+	else
+		close(fd);
+	*len = st.st_size;
+	return raw;
+}
+
+/*
  * The manifest: the names of the sealed and page images of a checkpoint,
  * written last by a dump that succeeded.  Without it a checkpoint is
  * incomplete; with it, an image that was removed is missed, and one that
@@ -199,27 +239,20 @@ static int read_whole(int fd, void *buf, size_t len, const char *name)
 static int read_manifest(int dfd, struct crypt_dir *d, const uint8_t *cipher, size_t len)
 {
 	struct crypt_stream *cs = NULL;
-	uint8_t *raw = NULL;
-	struct stat st;
+	uint8_t *raw;
+	size_t rlen;
 	off_t size;
 	int fd, ret = -1;
 
-	fd = open_regular(dfd, CRYPT_MANIFEST_IMG, &st);
-	if (fd < 0) {
+	raw = read_small(dfd, CRYPT_MANIFEST_IMG, CRYPT_MANIFEST_IMG, CRYPT_MANIFEST_MAX, &rlen, &fd);
+	if (!raw) {
 		if (errno == ENOENT) {
 			set_cr_errno(EBADMSG);
 			pr_err("%s: the checkpoint is incomplete (the dump did not finish)\n", CRYPT_MANIFEST_IMG);
 		}
 		return -1;
 	}
-	if (st.st_size > CRYPT_MANIFEST_MAX) {
-		pr_err("%s: too big (%lld bytes)\n", CRYPT_MANIFEST_IMG, (long long)st.st_size);
-		goto out;
-	}
-	raw = xmalloc(st.st_size + 1);
-	if (!raw || read_whole(fd, raw, st.st_size, CRYPT_MANIFEST_IMG))
-		goto out;
-	crypt_parent_digest(cipher, len, raw, st.st_size, d->digest);
+	crypt_parent_digest(cipher, len, raw, rlen, d->digest);
 	cs = crypt_stream_open_read(d->ctx, fd, CRYPT_MANIFEST_IMG);
 	if (!cs)
 		goto out;
@@ -635,25 +668,11 @@ static struct crypt_ctx *open_cipher(int dfd, const char *dir, CipherEntry **ce,
 {
 	char name[PATH_MAX + 16];
 	struct crypt_ctx *ctx;
-	struct stat st;
-	int fd;
 
 	snprintf(name, sizeof(name), "%s/%s", dir, CRYPT_CIPHER_IMG);
-	fd = open_regular(dfd, CRYPT_CIPHER_IMG, &st);
-	if (fd < 0)
+	*raw = read_small(dfd, CRYPT_CIPHER_IMG, name, CRYPT_CIPHER_MAX, len, NULL);
+	if (!*raw)
 		return NULL;
-	if (st.st_size > CRYPT_CIPHER_MAX) {
-		pr_err("%s: malformed (%lld bytes)\n", name, (long long)st.st_size);
-		close(fd);
-		return NULL;
-	}
-	*len = st.st_size;
-	*raw = xmalloc(*len + 1);
-	if (!*raw || read_whole(fd, *raw, *len, name)) {
-		close(fd);
-		return NULL;
-	}
-	close(fd);
 	*ce = crypt_cipher_parse(*raw, *len, name);
 	if (!*ce || crypt_init())
 		return NULL;
@@ -736,15 +755,18 @@ static int written_init(void)
 
 /*
  * Dump: the parent this checkpoint is dumped against, if any: what it
- * records of it (the digest), or NULL; a plain dump refuses an encrypted
- * parent.
+ * records of it, the digest into digest (*has: there is one); a plain dump
+ * refuses an encrypted parent.  The dump reads the parent (its inventory,
+ * its pagemaps): it needs a key that opens it, also when its pages go to a
+ * page server.
  */
-static int dump_parent(int dfd, struct crypt_dir **pd)
+static int dump_parent(int dfd, uint8_t *digest, bool *has)
 {
 	char dir[PATH_MAX], pdir[PATH_MAX];
+	struct crypt_dir *pd;
 	int pfd, ret = 0;
 
-	*pd = NULL;
+	*has = false;
 	if (open_parent(dfd, &pfd))
 		return -1;
 	if (pfd < 0)
@@ -762,8 +784,12 @@ static int dump_parent(int dfd, struct crypt_dir **pd)
 		pr_err("%s/%s: missing: the parent of the encrypted checkpoint %s is a plain one\n", pdir,
 		       CRYPT_CIPHER_IMG, dir);
 		ret = -1;
-	} else if (crypt_init() || crypt_dir_lookup(pfd, pd))
+	} else if (crypt_init() || crypt_dir_lookup(pfd, &pd)) {
 		ret = -1;
+	} else {
+		memcpy(digest, pd->digest, CRYPT_HASH_LEN);
+		*has = true;
+	}
 	close(pfd);
 	return ret;
 }
@@ -775,16 +801,17 @@ static int dump_parent(int dfd, struct crypt_dir **pd)
 int crypt_dump_init(void)
 {
 	int dfd = get_service_fd(IMG_FD_OFF);
-	struct crypt_dir *parent;
+	uint8_t digest[CRYPT_HASH_LEN];
 	struct crypt_ctx *ctx;
 	struct cr_img *img;
+	bool parent;
 	CipherEntry ce;
 	struct stat st;
 	int ret;
 
 	/* a plain dump looks at nothing but its parent, which must be plain too */
 	if (!opts.encrypt)
-		return opts.img_parent ? dump_parent(dfd, &parent) : 0;
+		return opts.img_parent ? dump_parent(dfd, digest, &parent) : 0;
 
 	if (fstatat(dfd, "", &st, AT_EMPTY_PATH)) {
 		pr_perror("Can't stat the images directory");
@@ -796,9 +823,9 @@ int crypt_dump_init(void)
 		pr_perror("Can't dup the images directory");
 		return -1;
 	}
-	if (crypt_init() || written_init() || dump_parent(dfd, &parent))
+	if (crypt_init() || written_init() || dump_parent(dfd, digest, &parent))
 		return -1;
-	ctx = crypt_ctx_new(cert_path(), parent ? parent->digest : NULL, &ce);
+	ctx = crypt_ctx_new(cert_path(), parent ? digest : NULL, &ce);
 	if (!ctx)
 		return -1;
 	img = open_image_at(dfd, CR_FD_CIPHER, O_DUMP);
@@ -819,11 +846,14 @@ int crypt_dump_init(void)
 void crypt_dump_fail(void)
 {
 	struct crypt_dir *d;
+	struct stat st;
 
 	if (opts.encrypt && dump_dfd >= 0) {
 		unlinkat(dump_dfd, CRYPT_CIPHER_IMG, 0);
 		unlinkat(dump_dfd, CRYPT_MANIFEST_IMG, 0);
-		if (!crypt_dir_lookup(dump_dfd, &d))
+		/* (a dump that failed before it made cipher.img has none) */
+		d = fstatat(dump_dfd, "", &st, AT_EMPTY_PATH) ? NULL : loaded_dir(&st);
+		if (d)
 			free_tags_writer(d);
 	}
 }
