@@ -7,13 +7,13 @@
 # should be (the task's pidfd comes with its userfaultfd); a daemon with
 # another key refuses the checkpoint and nothing runs.
 # Then post-copy migration, the daemon reading the pages over the network
-# (through test/e2e/tap-proxy.py, which records what the server sends, and
+# (through test/e2e/ps-tap.py proxy, which records what the server sends, and
 # can change a byte of it): from criu page-server --lazy-pages, which has
 # no key (the criu built without encryption), and from the dump itself
 # (dump --lazy-pages, which serves the pages from memory).  No secret
 # crosses the network (a plain control shows that it would), and a page
 # changed on the source or on the way is refused and kills the task.  And
-# a keyless page server refuses what a hostile daemon (ps-client.py) asks
+# a keyless page server refuses what a hostile daemon (ps-tap.py ask) asks
 # for: too many pages, pages past the end, a symbolic link or a FIFO for a
 # page image, an id of no page image, a task's pages by address.
 . "$(dirname "$0")/lib.sh"
@@ -140,12 +140,12 @@ refused_dump stream "does not work with --stream.*" --stream
 kill -9 "$pid"
 
 # Post-copy migration over the network: the restoring side's daemon reads
-# the pages through tap-proxy.py on port $tap from a server on port $sport.
+# the pages through ps-tap.py proxy on port $tap from a server on port $sport.
 sport=27320
 tap=27321
 # start_tap RECORD [FLIP]: the proxy, listening when it returns
 start_tap() {
-	python3 "$E2E_TOP/test/e2e/tap-proxy.py" $tap $sport "$@" &
+	python3 "$E2E_TOP/test/e2e/ps-tap.py" proxy $tap $sport "$@" &
 	track_pid $!
 	wait_for "ss -ltnH 'sport = :$tap' | grep -q ." 10
 }
@@ -254,7 +254,7 @@ hostile() { # WHAT PATTERN CMD NR_PAGES VADDR DST_ID
 	rm -f "$s/hps.pid"
 	timeout -k 5 60 "$noenc" page-server --lazy-pages -D "$s" --port $sport --daemon --pidfile "$s/hps.pid" \
 		-o "$log" -v4 && track_pid "$(cat "$s/hps.pid")"
-	got=$(timeout 30 python3 "$E2E_TOP/test/e2e/ps-client.py" $sport "$3" "$4" "$5" "$6")
+	got=$(timeout 30 python3 "$E2E_TOP/test/e2e/ps-tap.py" ask $sport "$3" "$4" "$5" "$6")
 	wait_for "! kill -0 $(cat "$s/hps.pid") 2>/dev/null" 10
 	check "lazy: a page server with no key refuses $1 ($(grep -m1 -oE "$2" "$log"); ${got:-no} bytes sent; $(grep -c 'Session over' "$log") session over)" \
 		refused_quietly "$log" "$2" "$got"
