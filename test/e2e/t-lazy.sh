@@ -300,6 +300,10 @@ if lazy_dump "$d" --encrypt --tls-cert "$pki/cert.pem" && start_tap "$d.tap" && 
 	check "lazy: dump --lazy-pages --encrypt: ... the daemon put $(copied "$d") bytes in place" \
 		test "$(copied "$d")" -ge $((16 << 20))
 	no_secret_sent "lazy: dump --lazy-pages --encrypt" "$d.tap"
+	# its lazy pages are in no file: restored again without the dump, refused
+	rm -f "$d/restored.pid"
+	check_refused "lazy: dump --lazy-pages --encrypt: restored again, not lazily" "$d" "$pki/key.pem" \
+		"pages at [0-9a-f]* are in no image \(a dump --lazy-pages served them\)" keepers
 else
 	not_ok "lazy: dump --lazy-pages --encrypt: restored, the pages from the dump's memory"
 	show_log_errors "$d/dump.log"
