@@ -62,7 +62,7 @@ edit_cipher inner-size "i = d.index(b'\x12\x10', 12); d = d[:i + 1] + b'\xff\xff
 refused inner-size "cipher.img: malformed"
 variant huge-cipher
 truncate -s 1G "$tmp/huge-cipher/cipher.img"
-refused huge-cipher "cipher.img: malformed \(1073741824 bytes\)"
+refused huge-cipher "cipher.img: too big \(1073741824 bytes\)"
 variant fifo-cipher
 rm "$tmp/fifo-cipher/cipher.img" && mkfifo "$tmp/fifo-cipher/cipher.img"
 refused fifo-cipher "cipher.img: not a regular file"
