@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -26,7 +27,11 @@
  * too when it would otherwise wait for a batch to write.  Batches fill
  * across calls (scattered memory comes a few pages at a time); the last
  * ones are written when the image is closed.  An image of one batch or
- * less starts no thread.
+ * less starts no thread.  Into a regular file, the thread that sealed a
+ * unit also writes it, at its place: the copy into the page cache then
+ * reads pages from its own core's cache, not from the other's (a copy of
+ * lines another core has just written ran several times slower, and
+ * varied from run to run, bench/README.md), and both cores share it.
  */
 #define PAGE_BATCH 256 /* pages: 1 MiB, sealed while in the cache */
 #define NR_BATCHES 4
@@ -53,11 +58,14 @@ struct page_writer {
 	const struct crypt_ctx *ctx;
 	int fd;			   /* the page image, or a page server's socket */
 	crypt_out_fn out;	   /* how to write to fd, or NULL: write() */
+	bool at_place;		   /* fd is a file: units write themselves with pwrite() */
+	off_t base;		   /* where page 0 goes in it */
 	struct crypt_stream *tags; /* pagetags.img */
 	char *name;
 	uint8_t salt[CRYPT_NONCE_LEN];
-	bool failed; /* a write failed (and said so): the image is lost */
-	int err;     /* a unit failed to seal */
+	bool failed;   /* a write failed (and said so): the image is lost */
+	int err;       /* a unit failed to seal */
+	int write_err; /* a unit failed to write: its errno */
 };
 
 static void seal_unit(struct crypt_job *job, unsigned int part, int thread)
@@ -66,9 +74,25 @@ static void seal_unit(struct crypt_job *job, unsigned int part, int thread)
 	struct page_writer *pw = job->arg;
 	unsigned long first = part * UNIT_PAGES, nr = min_t(unsigned long, UNIT_PAGES, b->nr - first);
 
-	if (crypt_pages_seal_quiet(pw->pages[thread], b->first + first, b->buf + first * CRYPT_PAGE_SIZE, nr,
-				   b->tags + first * CRYPT_TAG_LEN))
+	uint8_t *buf = b->buf + first * CRYPT_PAGE_SIZE;
+	size_t len = nr * CRYPT_PAGE_SIZE, done = 0;
+	off_t off = pw->base + (b->first + first) * CRYPT_PAGE_SIZE;
+	ssize_t ret;
+
+	if (crypt_pages_seal_quiet(pw->pages[thread], b->first + first, buf, nr, b->tags + first * CRYPT_TAG_LEN)) {
 		__atomic_store_n(&pw->err, -1, __ATOMIC_RELAXED);
+		return;
+	}
+	while (pw->at_place && done < len) {
+		ret = pwrite(pw->fd, buf + done, len - done, off + done);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0) {
+			__atomic_store_n(&pw->write_err, ret < 0 ? errno : ENOSPC, __ATOMIC_RELAXED);
+			return;
+		}
+		done += ret;
+	}
 }
 
 static void start_helper(struct page_writer *pw)
@@ -82,6 +106,7 @@ struct page_writer *crypt_page_writer_new(const struct crypt_ctx *ctx, struct cr
 					  const uint8_t *salt, int fd, struct crypt_stream *tags)
 {
 	struct page_writer *pw;
+	struct stat st;
 	int i;
 
 	pw = xzalloc(sizeof(*pw));
@@ -101,6 +126,10 @@ struct page_writer *crypt_page_writer_new(const struct crypt_ctx *ctx, struct cr
 	pw->ctx = ctx;
 	pw->fd = fd;
 	pw->tags = tags;
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
+		pw->base = lseek(fd, 0, SEEK_CUR);
+		pw->at_place = pw->base >= 0;
+	}
 	memcpy(pw->salt, salt, sizeof(pw->salt));
 	crypt_engine_init(&pw->engine);
 	return pw;
@@ -157,7 +186,9 @@ static int write_batch(struct page_writer *pw)
 		       b->first + b->nr - 1);
 		return -1;
 	}
-	if (pw->out ? pw->out(pw->fd, b->buf, len) : write_all(pw->fd, b->buf, len) != len) {
+	errno = __atomic_load_n(&pw->write_err, __ATOMIC_RELAXED);
+	if (errno ||
+	    (!pw->at_place && (pw->out ? pw->out(pw->fd, b->buf, len) : write_all(pw->fd, b->buf, len) != len))) {
 		pr_perror("%s: can't write pages %" PRIu64 "-%" PRIu64, pw->name, b->first, b->first + b->nr - 1);
 		pw->failed = true;
 		return -1;
@@ -204,6 +235,7 @@ int crypt_page_writer_add(struct page_writer *pw, int p, unsigned long len)
 void crypt_page_writer_out(struct page_writer *pw, crypt_out_fn out)
 {
 	pw->out = out;
+	pw->at_place = false;
 }
 
 /* Every page added so far written out: on a socket, before what follows them */
@@ -216,6 +248,12 @@ int crypt_page_writer_sync(struct page_writer *pw)
 	while (pw->written < pw->queued)
 		if (write_batch(pw))
 			return -1;
+	/* what follows the pages in the file (nothing, so far) goes after them */
+	if (pw->at_place && lseek(pw->fd, pw->base + pw->next_page * CRYPT_PAGE_SIZE, SEEK_SET) < 0) {
+		pr_perror("%s: can't seek past the pages", pw->name);
+		pw->failed = true;
+		return -1;
+	}
 	return 0;
 }
 
