@@ -136,13 +136,34 @@ class Targets:
     def __init__(self):
         self.rows = []
 
-    def check(self, name, wl, text, value, limit, at_least=False):
+    def check(self, name, wl, text, value, limit, at_least=False, spread=None):
+        """spread: the same figure of each repetition (or round) alone, to show its min-max"""
         if value is None:
             verdict = "n/a"
         else:
             verdict = "PASS" if (value >= limit if at_least else value <= limit) else "MISS"
         rel = ">=" if at_least else "<="
-        self.rows.append((name, wl, text, fmt(value), f"{rel} {limit:g}", verdict))
+        sp = [v for v in (spread or []) if v is not None]
+        sp = f"{fmt(min(sp))} to {fmt(max(sp))} ({len(sp)})" if sp else "-"
+        self.rows.append((name, wl, text, fmt(value), sp, f"{rel} {limit:g}", verdict))
+
+
+def per_rep(rows, wl, m, k):
+    """{repetition: k} of method m in workload wl, the repetitions that succeeded"""
+    return {r["rep"]: r[k] for r in rows
+            if r["workload"] == wl and r["method"] == m and r["status"] == "ok" and r.get(k) is not None}
+
+
+def paired(f, *series):
+    """f of each repetition that every series has (a method and plain of the same round)"""
+    reps = set(series[0]).intersection(*series[1:])
+    out = []
+    for rep in sorted(reps):
+        try:
+            out.append(f(*(x[rep] for x in series)))
+        except ZeroDivisionError:
+            pass
+    return out
 
 
 def best_tool(med, wl, metric, tools):
@@ -151,7 +172,7 @@ def best_tool(med, wl, metric, tools):
     return min(c) if c else (None, None)
 
 
-def targets(med, workloads, prim):
+def targets(med, rows, workloads, prim):
     t = Targets()
     for wl in workloads:
         kind, storage = wl.split("-")[0], wl.split("-")[-1]
@@ -164,6 +185,9 @@ def targets(med, workloads, prim):
             k = ph + "_s"
             ovh[ph] = (e[k] - p[k]) if e[k] is not None and p[k] is not None else None
 
+        def reps(m, k):
+            return per_rep(rows, wl, m, k)
+
         def vs_tools(ph, frac, label):
             k = ph + "_s"
             bt, name = best_tool(med, wl, k, tools)
@@ -171,16 +195,21 @@ def targets(med, workloads, prim):
                 return t.check(label, wl, "no post-dump tool measured", None, frac)
             tool_ovh = bt - p[k]
             r = ovh[ph] / tool_ovh if tool_ovh > 0 else None
-            t.check(label, wl, f"enc {ovh[ph]:+.2f} s vs {name} {tool_ovh:+.2f} s over plain", r, frac)
+            t.check(label, wl, f"enc {ovh[ph]:+.2f} s vs {name} {tool_ovh:+.2f} s over plain", r, frac,
+                    spread=paired(lambda a, b, c: (a - b) / (c - b), reps("enc", k), reps("plain", k), reps(name, k)))
 
-        def vs_plain(ph, limit, label):
+        def vs_plain(ph, limit, label, m="enc", base="plain"):
             k = ph + "_s"
-            t.check(label, wl, f"enc {fmt(e[k])} s / plain {fmt(p[k])} s", ratio(e[k], p[k]), limit)
+            a, b = med.get((wl, m)), med.get((wl, base))
+            if a and b:
+                t.check(label, wl, f"{m} {fmt(a[k])} s / {base} {fmt(b[k])} s", ratio(a[k], b[k]), limit,
+                        spread=paired(lambda x, y: x / y, reps(m, k), reps(base, k)))
 
         def end_to_end(limit, label):
             bt, name = best_tool(med, wl, "total_s", tools)
             t.check(label, wl, f"{name} {fmt(bt)} s / enc {fmt(e['total_s'])} s (dump + restore)",
-                    ratio(bt, e["total_s"]), limit, at_least=True)
+                    ratio(bt, e["total_s"]), limit, at_least=True,
+                    spread=paired(lambda a, b: a / b, reps(name, "total_s"), reps("enc", "total_s")))
 
         def vs_cipher(ph, prim_name, label):
             mbps = prim.get(prim_name)
@@ -188,10 +217,12 @@ def targets(med, workloads, prim):
             if not mbps or not pages or ovh[ph] is None:
                 return t.check(label, wl, f"no {prim_name} figure", None, 1.3)
             cipher = pages * 4096 / (mbps * 1e6)
+            k = ph + "_s"
             t.check(label, wl, f"enc {ovh[ph]:+.2f} s vs {prim_name} {cipher:.2f} s for {pages * 4096 / MIB:.0f} MiB",
-                    ovh[ph] / cipher, 1.3)
+                    ovh[ph] / cipher, 1.3, spread=paired(lambda a, b: (a - b) / cipher, reps("enc", k), reps("plain", k)))
 
         if kind == "mem" and storage == "shm":
+            vs_plain("dump", 1.25, "mem/tmpfs: dump enc / plain")
             vs_tools("dump", 0.2, "mem/tmpfs: dump overhead / best tool's")
             vs_cipher("dump", "pages-seal", "mem/tmpfs: dump overhead / page cipher alone")
             vs_tools("restore", 0.2, "mem/tmpfs: restore overhead / best tool's")
@@ -202,25 +233,77 @@ def targets(med, workloads, prim):
         if kind == "tree":
             vs_plain("dump", 1.05, "tree: dump enc / plain")
             vs_plain("restore", 1.05, "tree: restore enc / plain")
-            vs_tools("dump", 0.1, "tree: dump overhead / best tool's")
-            vs_tools("restore", 0.1, "tree: restore overhead / best tool's")
+            n = int(wl.split("-")[1])
+            k = "restore_cpu_s"
+            per_task = (e[k] - p[k]) * 1000 / n if e[k] is not None and p[k] is not None else None
+            t.check("tree: restore CPU per task: enc - plain (ms)", wl,
+                    f"enc {fmt(e[k])} s - plain {fmt(p[k])} s of CPU, {n} tasks", per_task, 0.5,
+                    spread=paired(lambda a, b: (a - b) * 1000 / n, reps("enc", k), reps("plain", k)))
         if kind == "raw":
             vs_tools("dump", 0.5, "raw: dump overhead / best tool's")
             vs_tools("restore", 0.5, "raw: restore overhead / best tool's")
         if kind == "mem":
             end_to_end(2, "mem: end to end, best tool / enc")
-        if kind == "tree":
-            end_to_end(3, "tree: end to end, best tool / enc")
         t.check("space on disk: enc / plain", wl,
                 f"{fmt(ratio(e['size_bytes'], MIB))} / {fmt(ratio(p['size_bytes'], MIB))} MiB allocated "
                 f"(file sizes: {fmt(ratio(e['apparent_bytes'], p['apparent_bytes']), 3)}x)",
-                ratio(e["size_bytes"], p["size_bytes"]), 1.01)
+                ratio(e["size_bytes"], p["size_bytes"]), 1.01,
+                spread=paired(lambda a, b: a / b, reps("enc", "size_bytes"), reps("plain", "size_bytes")))
         for ph in ("dump", "restore"):
             k = ph + "_rss_kib"
             d = (e[k] - p[k]) / 1024 if e[k] is not None and p[k] is not None else None
             t.check(f"criu peak RSS, {ph}: enc - plain (MiB)", wl,
-                    f"{fmt(ratio(e[k], 1024), 0)} - {fmt(ratio(p[k], 1024), 0)} MiB", d, 64)
+                    f"{fmt(ratio(e[k], 1024), 0)} - {fmt(ratio(p[k], 1024), 0)} MiB", d, 64,
+                    spread=paired(lambda a, b: (a - b) / 1024, reps("enc", k), reps("plain", k)))
+        # this project's patches cost a plain run nothing: plain criu against criu 4.1.1 without them
+        for ph in ("dump", "restore"):
+            vs_plain(ph, 1.05, f"plain, {ph}: with the patches / without", "plain", "base")
     return t.rows
+
+
+def b2b_targets(path):
+    """The back-to-back dumps of bench/b2b.sh: targets, and a table of medians"""
+    rounds = {}
+    if not os.path.exists(path):
+        return [], []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            rounds.setdefault(r["method"], {})[r["round"]] = (float(r["wall_s"]), float(r["user_s"]) +
+                                                              float(r["sys_s"]), float(r["rss_kib"]) / 1024)
+    t = Targets()
+    wl = "b2b"
+    if "plain" not in rounds:
+        return [], []
+
+    def med(m, i):
+        return statistics.median(v[i] for v in rounds[m].values()) if m in rounds else None
+
+    def col(m, i):
+        return {k: v[i] for k, v in rounds.get(m, {}).items()}
+
+    p = med("plain", 0)
+    if "enc" in rounds:
+        t.check("back to back: dump enc / plain", wl, f"enc {fmt(med('enc', 0))} s / plain {fmt(p)} s",
+                ratio(med("enc", 0), p), 1.25, spread=paired(lambda a, b: a / b, col("enc", 0), col("plain", 0)))
+        if "age" in rounds:
+            t.check("back to back: dump overhead / age's", wl,
+                    f"enc {med('enc', 0) - p:+.2f} s vs age {med('age', 0) - p:+.2f} s over plain",
+                    ratio(med("enc", 0) - p, med("age", 0) - p), 0.2,
+                    spread=paired(lambda a, b, c: (a - b) / (c - b), col("enc", 0), col("plain", 0), col("age", 0)))
+        t.check("back to back: criu peak RSS, dump: enc - plain (MiB)", wl,
+                f"{fmt(med('enc', 2), 0)} - {fmt(med('plain', 2), 0)} MiB", med("enc", 2) - med("plain", 2), 64,
+                spread=paired(lambda a, b: a - b, col("enc", 2), col("plain", 2)))
+    if "base" in rounds:
+        t.check("back to back: plain dump with the patches / without", wl,
+                f"plain {fmt(p)} s / base {fmt(med('base', 0))} s", ratio(p, med("base", 0)), 1.05,
+                spread=paired(lambda a, b: a / b, col("plain", 0), col("base", 0)))
+    table = ["| method | dump s, median | min | max | CPU s | peak RSS MiB | rounds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for m, v in rounds.items():
+        w = [x[0] for x in v.values()]
+        table.append(f"| {m} | {fmt(med(m, 0))} | {fmt(min(w))} | {fmt(max(w))} | {fmt(med(m, 1))} "
+                     f"| {fmt(med(m, 2), 0)} | {len(w)} |")
+    return t.rows, table
 
 
 def fault_costs(path):
@@ -232,6 +315,14 @@ def fault_costs(path):
             if len(p) == 3 and p[0].endswith("-fault") and p[2] == "us":
                 costs[p[0]] = float(p[1])
     return costs
+
+
+def cpu_model(path):
+    if os.path.exists(path):
+        for line in open(path):
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def notes(med, workloads, faults):
@@ -352,7 +443,9 @@ def main():
     workloads = list(dict.fromkeys(r["workload"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     prim = primitives(os.path.join(out, "primitives.txt"))
-    tg = targets(med, workloads, prim)
+    tg = targets(med, rows, workloads, prim)
+    b2b, b2b_table = b2b_targets(os.path.join(os.path.dirname(rows_csv), "b2b.csv"))
+    tg += b2b
     plot(med, workloads, methods, out)
 
     L = []
@@ -366,21 +459,31 @@ def main():
              f"Post-dump tools encrypt {POSTDUMP.get(os.environ.get('BENCH_POSTDUMP', 'auto'), '?')} "
              "from criu's post-dump action script and remove the plaintext; their restore time includes "
              "the decryption. Raw rows: `results.csv`; plots: `times.png`, `ratios.png`.\n")
+    L.append(f"**CPU: {cpu_model(os.path.join(out, 'machine.txt'))}**, {os.cpu_count()} CPUs; every figure "
+             "below was measured on it.\n")
     fails = [r for r in rows if r["status"] != "ok" or not r["verify"].startswith("ok")]
     if fails:
         L.append("**Failed or unverified repetitions:** " + ", ".join(
             f"{r['workload']} {r['method']} rep {r['rep']} ({r['status']}, verify {r['verify']})" for r in fails) + "\n")
 
     L.append("## Targets\n")
-    L.append("| target | workload | measured | value | limit | |")
-    L.append("| --- | --- | --- | ---: | --- | --- |")
-    for name, wl, text, val, lim, v in tg:
-        L.append(f"| {name} | {wl} | {text} | {val} | {lim} | **{v}** |")
-    np_ = sum(1 for x in tg if x[5] == "PASS")
-    nm = sum(1 for x in tg if x[5] == "MISS")
+    L.append("| target | workload | measured | value | spread (n) | limit | |")
+    L.append("| --- | --- | --- | ---: | --- | --- | --- |")
+    for name, wl, text, val, sp, lim, v in tg:
+        L.append(f"| {name} | {wl} | {text} | {val} | {sp} | {lim} | **{v}** |")
+    np_ = sum(1 for x in tg if x[6] == "PASS")
+    nm = sum(1 for x in tg if x[6] == "MISS")
     L.append(f"\n{np_} PASS, {nm} MISS, {len(tg) - np_ - nm} n/a.\n")
 
+    L.append("value: from the medians; spread: the same figure of each repetition alone, its method measured "
+             "against plain (or the tool) of the same repetition, min to max (and how many).\n")
     L.extend(notes(med, workloads, fault_costs(os.path.join(out, "machine.txt"))))
+    if b2b_table:
+        L.append("## Back-to-back dumps (bench/b2b.sh)\n")
+        L.append("One process dumped to tmpfs over and over with no pause (`--leave-running`, the last "
+                 "checkpoint removed before each), methods in turn, each round starting one method later; "
+                 "`base` is criu 4.1.1 without this project's patches.\n")
+        L.extend(b2b_table + [""])
     L.append("## Medians per workload\n")
     L.append("dump and restore in seconds (x plain); CPU: user + system of criu, its script and tools, and, at "
              "restore, of the restored tasks until they run; frozen and memwrite from criu's stats-dump; RSS: "

@@ -10,11 +10,15 @@
 #   BENCH_REPS=N           repetitions of every workload (overrides all)
 #   BENCH_WORKLOADS="..."  a subset, as KIND:SIZE:STORAGE[:REPS] (below)
 #   BENCH_TIMEOUT=S        the timeout of every criu command (900)
-#   BENCH_METHODS="..."    plain enc age gpg openssl (and cms, not default)
+#   BENCH_METHODS="..."    plain base enc age gpg openssl (and cms, not
+#                          default); base: plain criu 4.1.1 without this
+#                          project's patches (bench/base-criu.sh)
 #   BENCH_POSTDUMP=MODE    how the tools take the images: auto (big ones
 #                          alone, small ones in a tar), tar, files
 #   BENCH_OUT=DIR          where the results go (bench/results)
 #   BENCH_MIGRATE=0        without the migration benchmark (bench/migrate.sh)
+#   BENCH_B2B=0            without the back-to-back dumps (bench/b2b.sh)
+#   BENCH_CRIT=0           without CRIT against age (bench/crit.sh)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -29,17 +33,20 @@ CRIU=$B/criu           # the snapshot of the binary under test
 PY=/usr/bin/python3    # Debian's, with the modules (not a pyenv one)
 CRIU_TIMEOUT=${BENCH_TIMEOUT:-900}
 
-METHODS=${BENCH_METHODS:-plain enc age gpg openssl}
+METHODS=${BENCH_METHODS:-plain base enc age gpg openssl}
+BASE=$B/criu-base      # criu 4.1.1 without this project's patches
 export BENCH_POSTDUMP=${BENCH_POSTDUMP:-auto}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	# KIND:SIZE:STORAGE[:REPS]; SIZE in MiB (mem, raw) or processes (tree)
 	WORKLOADS=${BENCH_WORKLOADS:-mem:64:shm mem:64:disk tree:20:shm raw:32:shm}
 	REPS=${BENCH_REPS:-2}
+	B2B_ROUNDS=3 B2B_MIB=64 CRIT_MIB=64 CRIT_REPS=2
 	PRIM_MIB=64
 	RAW_PIPES=4
 else
-	WORKLOADS=${BENCH_WORKLOADS:-mem:256:shm mem:1024:shm mem:4096:shm:3 mem:1024:disk tree:100:shm:9 tree:500:shm:9 raw:256:shm raw:256:disk}
+	WORKLOADS=${BENCH_WORKLOADS:-mem:512:shm:9 mem:1024:shm mem:4096:shm:3 mem:1024:disk tree:100:shm:9 tree:500:shm:9 raw:256:shm raw:256:disk}
 	REPS=${BENCH_REPS:-5}
+	B2B_ROUNDS=9 B2B_MIB=512 CRIT_MIB=512 CRIT_REPS=5
 	PRIM_MIB=1024
 	RAW_PIPES=16
 fi
@@ -86,6 +93,13 @@ snapshot() {
 		cp -rL "$tree/include" "$src/" &&
 		cp -L "$tree"/images/*.pb-c.[ch] "$src/images/" || die "can't copy the module's sources"
 	timeout -k 5 30 "$CRIU" --version >"$B/criu-version" 2>&1 || die "the criu snapshot does not run"
+	if [[ " $METHODS " == *" base "* ]]; then
+		log "criu without this project's patches (bench/base-criu.sh)"
+		local base
+		base=$("$top/bench/base-criu.sh") && cp "$base" "$BASE.new" && mv "$BASE.new" "$BASE" ||
+			die "can't build criu without the patches (build/bench/base.log)"
+		git -C "$top/build/bench/base" log -1 --format='%h %s' >"$B/base-version"
+	fi
 	sha256sum "$CRIU" | cut -d' ' -f1 >"$B/criu-sha256"
 }
 
@@ -151,6 +165,7 @@ machine() {
 		echo "## Under test"
 		echo "criu: $(cat "$B/criu-version" | tr '\n' ' ')"
 		echo "criu snapshot sha256: $(cat "$B/criu-sha256")"
+		[ -f "$B/base-version" ] && echo "base (criu without this project's patches) at: $(cat "$B/base-version")"
 		echo "project commit: $(git -C "$top" log -1 --format='%h %s' 2>/dev/null) (uncommitted changes not shown)"
 		echo
 		echo "## Tools"
@@ -289,7 +304,7 @@ t_sum() {
 measure() {
 	local wl=$1 kind=$2 storage=$3 m=$4 rep=$5 pos=$6
 	local rd=$B/raw/$wl/$m-$rep img status=ok verify=- tcpu=, dargs rargs env_tool
-	local root=$SHM
+	local root=$SHM criu=$CRIU
 	[ "$storage" = disk ] && root=$DISK
 	img=$root/img
 	rm -rf "$rd" "$img"
@@ -300,6 +315,7 @@ measure() {
 	env_tool=(env BENCH_KEYS="$B/keys" BENCH_PKI="$PKI")
 	case $m in
 	plain) ;;
+	base) criu=$BASE ;;
 	enc)
 		dargs+=(--encrypt --tls-cert "$PKI/cert.pem")
 		rargs+=(--tls-key "$PKI/key.pem")
@@ -314,7 +330,7 @@ measure() {
 	# the dump is synced: what is measured is the disk.  On tmpfs the
 	# images are the page cache; nothing is dropped.
 	[ "$storage" = disk ] && drop_caches
-	"${env_tool[@]}" "$B/bin/timeit" "$rd/dump.t" timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" "${dargs[@]}" \
+	"${env_tool[@]}" "$B/bin/timeit" "$rd/dump.t" timeout -k 5 "$CRIU_TIMEOUT" "$criu" "${dargs[@]}" \
 		>"$rd/dump.out" 2>&1 || status=dump-failed
 	[ "$storage" = disk ] && "$B/bin/timeit" "$rd/sync.t" sync -f "$img"
 	cp "$img/stats-dump" "$rd/" 2>/dev/null
@@ -326,7 +342,7 @@ measure() {
 	if [ $status = ok ]; then
 		[ "$storage" = disk ] && drop_caches
 		case $m in
-		plain | enc) ;;
+		plain | base | enc) ;;
 		*)
 			"${env_tool[@]}" "$B/bin/timeit" "$rd/decrypt.t" "$top/bench/tools.sh" decrypt "$img" \
 				>"$rd/decrypt.out" 2>&1 || status=decrypt-failed
@@ -338,7 +354,7 @@ measure() {
 		esac
 	fi
 	if [ $status = ok ]; then
-		"$B/bin/timeit" "$rd/restore.t" timeout -k 5 "$CRIU_TIMEOUT" "$CRIU" "${rargs[@]}" \
+		"$B/bin/timeit" "$rd/restore.t" timeout -k 5 "$CRIU_TIMEOUT" "$criu" "${rargs[@]}" \
 			>"$rd/restore.out" 2>&1 || status=restore-failed
 		read -r RPID 2>/dev/null <"$rd/pid"
 		if [ -n "$RPID" ]; then
@@ -429,13 +445,21 @@ main() {
 	machine
 	primitives
 
-	rm -rf "$B/raw"
+	rm -rf "$B/raw" "$B/b2b.csv" "$B/crit.csv"
 	echo "workload,kind,storage,method,rep,position,status,verify,dump_criu_s,dump_user_s,dump_sys_s,dump_rss_kib,sync_s,sync_user_s,sync_sys_s,sync_rss_kib,decrypt_s,decrypt_user_s,decrypt_sys_s,decrypt_rss_kib,restore_criu_s,restore_user_s,restore_sys_s,restore_rss_kib,restored_tasks_cpu_s,restored_tasks_faults,size_bytes,apparent_bytes,files" >"$B/rows.csv"
 	for w in $WORKLOADS; do
 		IFS=: read -r kind size storage reps <<<"$w"
 		[ -n "${BENCH_REPS:-}" ] && reps=$BENCH_REPS
 		run_workload "$kind" "$size" "$storage" "${reps:-$REPS}"
 	done
+
+	# the same dump over and over, no pause between (bench/b2b.sh)
+	if [ "${BENCH_B2B:-1}" = 1 ]; then
+		local bm=(plain="$CRIU":plain enc="$CRIU":enc age="$CRIU":age)
+		[ -x "$BASE" ] && bm+=(base="$BASE":plain)
+		log "back-to-back dumps: $B2B_ROUNDS rounds, $B2B_MIB MiB"
+		"$top/bench/b2b.sh" "$B/b2b.csv" "$B2B_ROUNDS" "$B2B_MIB" "${bm[@]}" || log "the back-to-back dumps failed"
+	fi
 
 	# migration through a page server (bench/migrate.sh): migrate.md
 	if [ "${BENCH_MIGRATE:-1}" = 1 ]; then

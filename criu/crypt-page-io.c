@@ -6,6 +6,7 @@
  * (crypt-tags.c); crypt-image.c opens the images.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,7 +127,8 @@ struct page_writer *crypt_page_writer_new(const struct crypt_ctx *ctx, struct cr
 	pw->ctx = ctx;
 	pw->fd = fd;
 	pw->tags = tags;
-	if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
+	/* pwrite() to a file opened O_APPEND appends */
+	if (!fstat(fd, &st) && S_ISREG(st.st_mode) && !(fcntl(fd, F_GETFL) & O_APPEND)) {
 		pw->base = lseek(fd, 0, SEEK_CUR);
 		pw->at_place = pw->base >= 0;
 	}
