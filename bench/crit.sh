@@ -30,7 +30,7 @@
 #   BENCH_CRIT_DROP=1    drop the page cache before every measurement
 #                        (default: warm, the cost of the commands alone)
 #   BENCH_CRIU=PATH      the criu binary (a copy of build/criu/criu/criu)
-#   BENCH_CRIT="CMD"     the crit command (a copy of build/criu's crit and
+#   BENCH_CRIT_CMD="CMD" the crit command (a copy of build/criu's crit and
 #                        pycriu, run with /usr/bin/python3)
 #   BENCH_PKI=DIR        cert.pem and key.pem for --encrypt (build/pki)
 #   BENCH_KEYS=DIR       age.key and age.pub (build/bench/keys, made when missing)
@@ -107,8 +107,8 @@ setup() {
 	# what is measured is copied first: build/criu may be rebuilt meanwhile
 	cp "${BENCH_CRIU:-$top/build/criu/criu/criu}" "$W/criu.new" && mv "$W/criu.new" "$W/criu" ||
 		die "can't copy criu"
-	if [ -n "${BENCH_CRIT:-}" ]; then
-		read -r -a CRIT <<<"$BENCH_CRIT"
+	if [ -n "${BENCH_CRIT_CMD:-}" ]; then
+		read -r -a CRIT <<<"$BENCH_CRIT_CMD"
 	else
 		rm -rf "$W/python"
 		mkdir -p "$W/python"
@@ -124,7 +124,7 @@ start_memhog() {
 	local i
 	rm -f "$W/ready" "$W/result"
 	(cd "$W" && exec unshare --pid --fork setsid "$W/bin/memhog" "$MIB" "$W/ready" "$W/result" \
-		</dev/null >/dev/null 2>&1 9>&-) &
+		</dev/null >/dev/null 2>&1 8>&- 9>&-) &
 	WUPID=$!
 	for i in $(seq 200); do
 		read -r WPID _ 2>/dev/null <"/proc/$WUPID/task/$WUPID/children"
@@ -156,10 +156,14 @@ dump() {
 	set +o pipefail
 	rm -rf "$D/plain"
 	# the memhog's mapping: the biggest one of task 1
-	RANGE=$("${CRIT[@]}" x "$D/enc" mems --tls-key "$PKI/key.pem" |
-		awk '$1 ~ /^[0-9a-f]+-[0-9a-f]+$/ { split($1, r, "-"); n = strtonum("0x" r[2]) - strtonum("0x" r[1]);
-			if (n > best) { best = n; range = $1 } } END { print range }')
-	[ -n "$RANGE" ] || die "no mapping of task 1 in $D/enc"
+	local a b best=0 line
+	RANGE=""
+	while read -r line _; do
+		[[ $line =~ ^([0-9a-f]+)-([0-9a-f]+)$ ]] || continue
+		a=$((16#${BASH_REMATCH[1]})) b=$((16#${BASH_REMATCH[2]}))
+		[ $((b - a)) -gt $best ] && best=$((b - a)) RANGE=$line
+	done < <("${CRIT[@]}" x "$D/enc" mems --tls-key "$PKI/key.pem")
+	[ "$best" = $((MIB << 20)) ] || die "no mapping of $MIB MiB in task 1 of $D/enc"
 	sync
 }
 
@@ -220,26 +224,30 @@ for r in rows:
 ok = lambda m: {k: float(r["wall_s"]) for k, r in by.get(m, {}).items() if r["status"] == "ok"}
 age = ok("age")
 amed = statistics.median(age.values()) if age else None
-print("CRIT on a %s MiB checkpoint on %s, %s repetitions in alternation; %s\n" % (mib, storage, reps, cpu))
-print("| command | median s | min-max s | peak RSS MiB | ratio to age | ratio per repetition | target |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
+print("CRIT on a %s MiB checkpoint on %s, %s repetitions in alternation; %s.  Wall time; CPU:" % (mib, storage, reps, cpu))
+print("median user + system; peak RSS: the largest process, the highest of the repetitions; ratio per")
+print("repetition: to age's wall time in the same repetition.\n")
+print("| command | median s | min-max s | CPU s | peak RSS MiB | ratio to age | ratio per repetition | target |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 for m, what in (("age", "age -d \\| tar -x (plain, tarred)"), ("decrypt", "crit decrypt"),
                 ("grep", "crit grep (absent)"), ("mem", "crit mem (the mapping)")):
     t = ok(m)
     if not t:
-        print("| %s | failed | | | | | |" % what)
+        print("| %s | failed | | | | | | |" % what)
         continue
-    rss = max(int(r["maxrss_kib"]) for r in by[m].values() if r["status"] == "ok") / 1024
+    good = [r for r in by[m].values() if r["status"] == "ok"]
+    rss = max(int(r["maxrss_kib"]) for r in good) / 1024
+    cpu_s = statistics.median(float(r["user_s"]) + float(r["sys_s"]) for r in good)
     med = statistics.median(t.values())
+    cols = "| %s | %.2f | %.2f-%.2f | %.2f | %.0f |" % (what, med, min(t.values()), max(t.values()), cpu_s, rss)
     if m == "age" or not amed:
-        print("| %s | %.2f | %.2f-%.2f | %.0f | 1 | | |" % (what, med, min(t.values()), max(t.values()), rss))
+        print(cols + " 1 | | |")
         continue
     pair = [t[k] / age[k] for k in t if k in age]
     target = "PASS" if med / amed <= 2 and rss <= 256 else "MISS"
     fails = len(by[m]) - len(t)
-    print("| %s | %.2f | %.2f-%.2f | %.0f | %.2f | %.2f-%.2f | %s (<= 2x, <= 256 MiB)%s |" %
-          (what, med, min(t.values()), max(t.values()), rss, med / amed, min(pair), max(pair), target,
-           ", %d failed" % fails if fails else ""))
+    print(cols + " %.2f | %.2f-%.2f | %s (<= 2x, <= 256 MiB)%s |" %
+          (med / amed, min(pair), max(pair), target, ", %d failed" % fails if fails else ""))
 EOF
 }
 

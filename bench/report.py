@@ -317,6 +317,33 @@ def fault_costs(path):
     return costs
 
 
+def crit_targets(path):
+    """CRIT against age -d | tar -x (bench/crit.sh): targets, per size"""
+    runs = {}
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if r["status"] == "ok":
+                runs.setdefault((int(r["size_mib"]), r["storage"]), {}).setdefault(r["method"], {})[r["rep"]] = \
+                    (float(r["wall_s"]), float(r["maxrss_kib"]) / 1024)
+    t = Targets()
+    for (mib, storage), ms in sorted(runs.items()):
+        wl = f"crit-{mib}M-{storage}"
+        age = ms.get("age", {})
+        a = statistics.median(v[0] for v in age.values()) if age else None
+        for m in ("decrypt", "grep", "mem"):
+            if m not in ms:
+                continue
+            w = statistics.median(v[0] for v in ms[m].values())
+            t.check(f"crit {m} / age -d + tar -x", wl, f"crit {m} {fmt(w)} s / age {fmt(a)} s", ratio(w, a), 2,
+                    spread=paired(lambda x, y: x[0] / y[0], ms[m], age))
+            rss = max(v[1] for v in ms[m].values())
+            t.check(f"crit {m}: peak RSS (MiB)", wl, f"largest of {len(ms[m])}", rss, 256,
+                    spread=[v[1] for v in ms[m].values()])
+    return t.rows
+
+
 def cpu_model(path):
     if os.path.exists(path):
         for line in open(path):
@@ -445,7 +472,7 @@ def main():
     prim = primitives(os.path.join(out, "primitives.txt"))
     tg = targets(med, rows, workloads, prim)
     b2b, b2b_table = b2b_targets(os.path.join(os.path.dirname(rows_csv), "b2b.csv"))
-    tg += b2b
+    tg += b2b + crit_targets(os.path.join(os.path.dirname(rows_csv), "crit.csv"))
     plot(med, workloads, methods, out)
 
     L = []

@@ -40,13 +40,13 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	# KIND:SIZE:STORAGE[:REPS]; SIZE in MiB (mem, raw) or processes (tree)
 	WORKLOADS=${BENCH_WORKLOADS:-mem:64:shm mem:64:disk tree:20:shm raw:32:shm}
 	REPS=${BENCH_REPS:-2}
-	B2B_ROUNDS=3 B2B_MIB=64 CRIT_MIB=64 CRIT_REPS=2
+	B2B_ROUNDS=3 B2B_MIB=64 CRIT_RUNS=64:2:shm
 	PRIM_MIB=64
 	RAW_PIPES=4
 else
 	WORKLOADS=${BENCH_WORKLOADS:-mem:512:shm:9 mem:1024:shm mem:4096:shm:3 mem:1024:disk tree:100:shm:9 tree:500:shm:9 raw:256:shm raw:256:disk}
 	REPS=${BENCH_REPS:-5}
-	B2B_ROUNDS=9 B2B_MIB=512 CRIT_MIB=512 CRIT_REPS=5
+	B2B_ROUNDS=9 B2B_MIB=512 CRIT_RUNS="512:5:shm 4096:2:disk"
 	PRIM_MIB=1024
 	RAW_PIPES=16
 fi
@@ -445,7 +445,7 @@ main() {
 	machine
 	primitives
 
-	rm -rf "$B/raw" "$B/b2b.csv" "$B/crit.csv"
+	rm -rf "$B/raw" "$B/b2b.csv" "$B/crit.csv" "$B/crit.log"
 	echo "workload,kind,storage,method,rep,position,status,verify,dump_criu_s,dump_user_s,dump_sys_s,dump_rss_kib,sync_s,sync_user_s,sync_sys_s,sync_rss_kib,decrypt_s,decrypt_user_s,decrypt_sys_s,decrypt_rss_kib,restore_criu_s,restore_user_s,restore_sys_s,restore_rss_kib,restored_tasks_cpu_s,restored_tasks_faults,size_bytes,apparent_bytes,files" >"$B/rows.csv"
 	for w in $WORKLOADS; do
 		IFS=: read -r kind size storage reps <<<"$w"
@@ -461,6 +461,19 @@ main() {
 		"$top/bench/b2b.sh" "$B/b2b.csv" "$B2B_ROUNDS" "$B2B_MIB" "${bm[@]}" || log "the back-to-back dumps failed"
 	fi
 
+	# CRIT on an encrypted checkpoint against age -d | tar -x (bench/crit.sh)
+	if [ "${BENCH_CRIT:-1}" = 1 ]; then
+		local c mib reps where
+		for c in $CRIT_RUNS; do
+			IFS=: read -r mib reps where <<<"$c"
+			log "CRIT: $mib MiB, $reps repetitions, on $where"
+			[ "$where" = disk ] && where=$DISK/crit || where=$SHM/crit
+			BENCH_CRIT_MIB=$mib BENCH_CRIT_REPS=$reps BENCH_CRIT_DIR=$where BENCH_CRIU="$CRIU" \
+				BENCH_TIMEOUT="$CRIU_TIMEOUT" "$top/bench/crit.sh" "$B/crit.csv" >>"$B/crit.log" 2>&1 ||
+				log "CRIT failed at $mib MiB (see $B/crit.log)"
+		done
+	fi
+
 	# migration through a page server (bench/migrate.sh): migrate.md
 	if [ "${BENCH_MIGRATE:-1}" = 1 ]; then
 		BENCH_OUT="$OUT" BENCH_CRIU="$CRIU" "$top/bench/migrate.sh" || log "the migration benchmark failed"
@@ -468,6 +481,9 @@ main() {
 
 	echo "runtime: $(($(date +%s) - start)) s; load at the end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
 	log "report"
+	for f in b2b.csv crit.csv; do
+		if [ -f "$B/$f" ]; then cp "$B/$f" "$OUT/"; else rm -f "$OUT/$f"; fi
+	done
 	BENCH_RUNTIME=$(($(date +%s) - start)) BENCH_QUICK=${BENCH_QUICK:-0} PYTHONPATH="$B/python" "$PY" "$top/bench/report.py" \
 		"$B/rows.csv" "$B/raw" "$OUT" || die "report failed"
 	log "done in $(($(date +%s) - start)) s: $OUT/summary.md"

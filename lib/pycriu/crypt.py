@@ -30,6 +30,19 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from . import images
 
+try:
+    # cryptography's own binding of OpenSSL, for the page cipher: a Cipher
+    # object and an AESGCM call a page cost ten times the cipher's work
+    from cryptography.hazmat.bindings.openssl.binding import Binding
+    _ossl = Binding()
+    _lib, _ffi = _ossl.lib, _ossl.ffi
+    if not all(hasattr(_lib, f) for f in ("EVP_CIPHER_CTX_new", "EVP_CIPHER_CTX_free", "EVP_CipherInit_ex",
+                                          "EVP_CipherUpdate", "EVP_CipherFinal_ex", "EVP_CIPHER_CTX_ctrl",
+                                          "EVP_get_cipherbyname", "EVP_CTRL_AEAD_GET_TAG", "ERR_clear_error")):
+        _lib = None
+except Exception:
+    _lib = None
+
 FORMAT = 1
 WRAP, STREAM, PAGES = "rsa-oaep-sha256", "chacha20-poly1305-64k", "aes-256-xts+gmac"
 MAGIC = b"CRIUSEAL"
@@ -44,6 +57,7 @@ MANIFEST_MAX = 64 << 20
 VOUCHED_MAX = 64 << 20  # a file a page server wrote, which the manifest lists with its SHA-256
 HASH = 32
 PIECE = 1 << 20  # what is read of a file at once, at most
+BATCH = PIECE // PAGE  # pages read, authenticated and decrypted at once, at most
 
 
 class CryptError(Exception):
@@ -149,6 +163,21 @@ def _pread(fd, n, off, path):
         n -= len(b)
         off += len(b)
     return b"".join(out)
+
+
+def _pread_into(fd, buf, off, path):
+    """Fill the memoryview buf from off; the number of bytes read, fewer
+    only at the end of the file."""
+    done = 0
+    while done < len(buf):
+        try:
+            n = os.preadv(fd, [buf[done:]], off + done)
+        except OSError as e:
+            raise CryptError("%s: can't read: %s" % (path, e.strerror))
+        if not n:
+            break
+        done += n
+    return done
 
 
 def read_small(path, limit, bigger="malformed"):
@@ -353,7 +382,8 @@ class SealedStream(_Reader):
 
 
 class PlainPages:
-    """A page image of a plain checkpoint: page(j) reads page j."""
+    """A page image of a plain checkpoint: page(j) reads page j,
+    read_into() many."""
 
     def __init__(self, path, fd=None, size=None):
         self.path = path
@@ -362,23 +392,98 @@ class PlainPages:
         self.src = _Source(path, fd, size)
         self.nr = size // PAGE
 
-    def page(self, j):
-        """The bytes of page j, as the file holds them."""
-        if not 0 <= j < self.nr:
-            raise CryptError("%s: no page %d (it has %d)" % (self.path, j, self.nr))
-        c = self.src.pread(PAGE, j * PAGE)
-        if len(c) != PAGE:
+    def read_into(self, j, n, buf):
+        """Pages j .. j + n - 1 into the memoryview buf (n pages), as the
+        file holds them."""
+        if len(buf) != n * PAGE:
+            raise ValueError("a buffer of %d bytes for %d pages" % (len(buf), n))
+        if not 0 <= j <= j + n <= self.nr:
+            raise CryptError("%s: no page %d (it has %d)" % (self.path, j if not 0 <= j < self.nr else self.nr,
+                                                              self.nr))
+        if _pread_into(self.src.fd, buf, j * PAGE, self.path) != n * PAGE:
             raise CryptError("%s: changed while read (page %d)" % (self.path, j))
-        return c
+
+    def page(self, j):
+        """The bytes of page j."""
+        buf = bytearray(PAGE)
+        self.read_into(j, 1, memoryview(buf))
+        return bytes(buf)
 
     def close(self):
         self.src.close()
 
 
+class _PageCipher:
+    """The page cipher of one page image (format section 6), for n pages
+    at once: their tags, and their decryption in place.  With OpenSSL's
+    binding, one context each for GMAC and XTS, of which only the nonce
+    or the tweak is set for a page; without it (another cryptography),
+    the public API, a page at a time."""
+
+    def __init__(self, path, kx, kt):
+        self.path, self.kx, self.kt = path, kx, kt
+        if _lib:
+            self.gmac = self._context(b"aes-256-gcm", kt, 1)
+            self.xts = self._context(b"aes-256-xts", kx, 0)
+            self.outl = _ffi.new("int *")
+
+    def _context(self, name, key, enc):
+        ctx = _lib.EVP_CIPHER_CTX_new()
+        if ctx == _ffi.NULL:
+            raise MemoryError()
+        ctx = _ffi.gc(ctx, _lib.EVP_CIPHER_CTX_free)
+        cipher = _lib.EVP_get_cipherbyname(name)
+        if cipher == _ffi.NULL or _lib.EVP_CipherInit_ex(ctx, cipher, _ffi.NULL, key, _ffi.NULL, enc) != 1:
+            self._failed("can't set up %s" % name.decode())
+        return ctx
+
+    def _failed(self, what):
+        _lib.ERR_clear_error()  # nothing left for cryptography's next call to trip on
+        raise CryptError("%s: OpenSSL %s" % (self.path, what))
+
+    def tags(self, j, c):
+        """The tags of the n pages j .. j + n - 1 of ciphertext c."""
+        n = len(c) // PAGE
+        if not _lib:
+            g = AESGCM(self.kt)
+            return b"".join(g.encrypt((j + k).to_bytes(12, "big"), b"", bytes(c[k * PAGE:(k + 1) * PAGE]))
+                            for k in range(n))
+        out = bytearray(n * TAG)
+        src, dst = _ffi.from_buffer(c), _ffi.from_buffer(out, require_writable=True)
+        init, update, final, ctrl = (_lib.EVP_CipherInit_ex, _lib.EVP_CipherUpdate,
+                                     _lib.EVP_CipherFinal_ex, _lib.EVP_CIPHER_CTX_ctrl)
+        ctx, outl, null, get_tag = self.gmac, self.outl, _ffi.NULL, _lib.EVP_CTRL_AEAD_GET_TAG
+        for k in range(n):
+            # GMAC: the page is the additional data of an empty message
+            if init(ctx, null, null, null, (j + k).to_bytes(12, "big"), -1) != 1 or \
+               update(ctx, null, outl, src + k * PAGE, PAGE) != 1 or \
+               final(ctx, dst + k * TAG, outl) != 1 or ctrl(ctx, get_tag, TAG, dst + k * TAG) != 1:
+                self._failed("failed on the tag of page %d" % (j + k))
+        return bytes(out)
+
+    def decrypt(self, j, buf):
+        """Decrypt the pages j .. j + n - 1 in the memoryview buf, in place."""
+        n = len(buf) // PAGE
+        if not _lib:
+            for k in range(n):
+                d = Cipher(algorithms.AES(self.kx), modes.XTS((j + k).to_bytes(16, "little"))).decryptor()
+                buf[k * PAGE:(k + 1) * PAGE] = d.update(bytes(buf[k * PAGE:(k + 1) * PAGE])) + d.finalize()
+            return
+        p = _ffi.from_buffer(buf, require_writable=True)
+        init, update = _lib.EVP_CipherInit_ex, _lib.EVP_CipherUpdate
+        ctx, outl, null = self.xts, self.outl, _ffi.NULL
+        for k in range(n):
+            # the tweak is LE_8(j) || 0^8: j on 16 bytes, little-endian
+            if init(ctx, null, null, null, (j + k).to_bytes(16, "little"), -1) != 1 or \
+               update(ctx, p + k * PAGE, outl, p + k * PAGE, PAGE) != 1:
+                self._failed("failed on page %d" % (j + k))
+
+
 class PageImage(PlainPages):
-    """One page image of an encrypted checkpoint: page(j) reads page j,
-    authenticates and decrypts it, only when asked (a page nothing reads,
-    punched out of a parent by --auto-dedup, is never checked)."""
+    """One page image of an encrypted checkpoint: page(j) and read_into()
+    read pages, authenticate and decrypt them, only when asked (a page
+    nothing reads, punched out of a parent by --auto-dedup, is never
+    checked)."""
 
     def __init__(self, cp, name, salt, tags):
         fd, size = cp.open_listed(name)
@@ -388,36 +493,45 @@ class PageImage(PlainPages):
             self.src.close()
             raise CryptError("%s: %d bytes, but %s has the tags of %d pages (truncated or extended)" %
                              (self.path, size, TAGS_IMG, len(tags) // TAG))
-        self.kx = cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64)
-        self.gmac = AESGCM(cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
+        self.cipher = _PageCipher(self.path, cp.derive("criu-encrypt v1 pages xts", salt + name.encode(), 64),
+                                  cp.derive("criu-encrypt v1 pages tag", salt + name.encode()))
 
-    def page(self, j):
-        """The plaintext of page j, authenticated."""
-        c = super().page(j)
-        if not hmac.compare_digest(self.gmac.encrypt(b"\0" * 4 + j.to_bytes(8, "big"), b"", c),
-                                   self.tags[j * TAG:(j + 1) * TAG]):
+    def read_into(self, j, n, buf):
+        """The plaintext of pages j .. j + n - 1 into the memoryview buf,
+        every page authenticated before any is decrypted."""
+        super().read_into(j, n, buf)
+        want = self.tags[j * TAG:(j + n) * TAG]
+        have = self.cipher.tags(j, buf)
+        if not hmac.compare_digest(have, want):
+            k = next(k for k in range(n) if have[k * TAG:(k + 1) * TAG] != want[k * TAG:(k + 1) * TAG])
             raise CryptError("%s: page %d fails authentication "
-                             "(tampered, moved or not of this checkpoint)" % (self.path, j))
-        d = Cipher(algorithms.AES(self.kx), modes.XTS(j.to_bytes(8, "little") + bytes(8))).decryptor()
-        return d.update(c) + d.finalize()
+                             "(tampered, moved or not of this checkpoint)" % (self.path, j + k))
+        self.cipher.decrypt(j, buf)
 
 
 class PagesReader(_Reader):
-    """A page image as a binary file, each page read (and in an
-    encrypted checkpoint authenticated) when a read reaches it."""
+    """A page image as a binary file, its pages read (and in an
+    encrypted checkpoint authenticated) when a read reaches them, up to
+    BATCH at a time."""
 
     def __init__(self, pages):
         super().__init__()
         self.pages, self.path = pages, pages.path
         self.size = pages.nr * PAGE
-        self.cached = (None, b"")
+        self.buf = memoryview(bytearray(min(pages.nr, BATCH) * PAGE))
+        self.first, self.count = 0, 0  # the pages in buf
 
     def _get(self, off, n):
         j = off // PAGE
-        if self.cached[0] != j:
-            self.cached = (j, self.pages.page(j))
-        o = off - j * PAGE
-        return self.cached[1][o:o + n]
+        if not self.first <= j < self.first + self.count:
+            # the pages of [off, off + n), and no others: a read
+            # authenticates only what it returns
+            self.first, self.count = j, 0
+            k = min(BATCH, (off + n + PAGE - 1) // PAGE - j)
+            self.pages.read_into(j, k, self.buf[:k * PAGE])
+            self.count = k
+        o = off - self.first * PAGE
+        return bytes(self.buf[o:min(o + n, self.count * PAGE)])
 
     def close(self):
         self.pages.close()
@@ -665,6 +779,7 @@ class Checkpoint:
             raise CryptError("%s: not listed in %s" % (os.path.join(self.dir, tags_img), MANIFEST))
         off, tags = 0, {}
         path = os.path.join(self.dir, tags_img)
+        view = memoryview(data)  # the tags are copied once, when joined
         while off < len(data):
             n = data[off]
             end = off + 1 + n + NONCE + 4
@@ -676,7 +791,7 @@ class Checkpoint:
             have = tags.setdefault(name.decode(errors="replace"), (salt, []))
             if b"\0" in name or have[0] != salt or end + k * TAG > len(data):
                 raise CryptError("%s: malformed at byte %d of its plaintext" % (path, off))
-            have[1].append(data[end:end + k * TAG])
+            have[1].append(view[end:end + k * TAG])
             off = end + k * TAG
         return {name: (salt, b"".join(t)) for name, (salt, t) in tags.items()}
 
@@ -684,7 +799,9 @@ class Checkpoint:
         """The plaintext of a page image, every page authenticated."""
         pages = self.page_image(name)
         try:
-            return b"".join(pages.page(j) for j in range(pages.nr))
+            buf = bytearray(pages.nr * PAGE)
+            pages.read_into(0, pages.nr, memoryview(buf))
+            return bytes(buf)
         finally:
             pages.close()
 

@@ -4,14 +4,16 @@
 # checkpoints alike (the directory is opened with crypt.open_dir(), which
 # checks its chain of parents; pages are read through its page_image(),
 # which authenticates each page as it is read) and follows a pre-dump
-# chain through the "parent" links.  A page is read when it is needed, one
-# at a time: the memory this takes does not grow with the checkpoint's.
+# chain through the "parent" links.  Pages are read when they are needed,
+# up to crypt.BATCH (1 MiB) at a time: the memory this takes does not grow
+# with the checkpoint's.
 import bisect
 import os
 
 from . import crypt, images
 
 PAGE = 4096
+BATCH = crypt.BATCH
 PE_PARENT, PE_PRESENT = 1 << 0, 1 << 2
 VMA_AREA_REGULAR, VMA_ANON_SHARED = 1 << 0, 1 << 8
 VMA_AREA_MEMFD = 1 << 14
@@ -93,6 +95,27 @@ class _Pages:
             return None
         if r[2] is None:
             return self.parent.page(n)
+        return self._image().page(r[2] + n - r[0])
+
+    def read(self, n, count, buf):
+        """Pages n .. n + count - 1 into the memoryview buf (count pages),
+        as many at once as the pages image has in a row; a page the
+        checkpoint does not hold reads as zeros."""
+        while count > 0:
+            r = self._run(n)
+            if r is None:
+                i = bisect.bisect_right(self.firsts, n)
+                k = min(count, (self.firsts[i] if i < len(self.firsts) else n + count) - n)
+                buf[:k * PAGE] = bytes(k * PAGE)
+            else:
+                k = min(count, r[0] + r[1] - n)
+                if r[2] is None:
+                    self.parent.read(n, k, buf[:k * PAGE])
+                else:
+                    self._image().read_into(r[2] + n - r[0], k, buf[:k * PAGE])
+            n, count, buf = n + k, count - k, buf[k * PAGE:]
+
+    def _image(self):
         if self.data is None:
             data = self.d.page_image(self.pages_name)
             if data.nr < self.nr_pages:
@@ -100,7 +123,7 @@ class _Pages:
                 raise MemError("%s: %d pages, but %s has %d" %
                                (self.path, self.nr_pages, os.path.join(self.d.dir, self.pages_name), data.nr))
             self.data = data
-        return self.data.page(r[2] + n - r[0])
+        return self.data
 
     def present(self, first, last):
         """The runs [a, b) of page numbers in [first, last) that the
@@ -211,19 +234,22 @@ class TaskMemory:
 
     def held(self, vma, start, end):
         """Yield the bytes of [start, end) of vma, which the checkpoint
-        holds (segments()), a page at most at a time."""
+        holds (segments()), BATCH pages at most at a time."""
         pages, base = self._source(vma)
         off = base - vma["start"]
+        last = (end + off + PAGE - 1) // PAGE
+        buf = memoryview(bytearray(min(BATCH, max(0, last - (start + off) // PAGE)) * PAGE))
         while start < end:
-            o = (start + off) % PAGE
-            n = min(end - start, PAGE - o)
-            data = pages.page((start + off) // PAGE)
-            yield data[o:o + n] if data is not None else bytes(n)
-            start += n
+            n, o = divmod(start + off, PAGE)
+            k = min(BATCH, last - n)
+            pages.read(n, k, buf[:k * PAGE])
+            m = min(end - start, k * PAGE - o)
+            yield bytes(buf[o:o + m])  # its own bytes: a caller may keep them
+            start += m
 
     def pieces(self, addr, size, missing):
-        """Yield the memory at addr..addr+size: bytes (a page at most at a
-        time), or, for memory the checkpoint does not hold, the number of
+        """Yield the memory at addr..addr+size: bytes (BATCH pages at most
+        at a time), or, for memory the checkpoint does not hold, the number of
         zero bytes it reads as; missing[0] counts the pages of those."""
         end = addr + size
         while addr < end:
@@ -247,23 +273,29 @@ class TaskMemory:
 
     def search(self, pattern):
         """Yield (address, vma) of every occurrence of pattern in the pages
-        the checkpoint holds, runs of adjacent pages searched as one (a
-        page at a time, with the end of the one before)."""
+        the checkpoint holds, runs of adjacent pages searched as one
+        (BATCH pages at a time, after the end of the ones before)."""
         keep = len(pattern) - 1
+        # buf: the last keep bytes of the run so far, then BATCH pages
+        buf = bytearray(keep + BATCH * PAGE)
+        view = memoryview(buf)
         for vma in self.vmas:
             pages, base = self._source(vma)
             first = base // PAGE
             last = (vma["end"] - vma["start"] + base) // PAGE
             for a, b in pages.present(first, last):
-                tail = b""
-                for n in range(a, b):
-                    buf = tail + pages.page(n)
-                    start = vma["start"] + n * PAGE - base - len(tail)
-                    i = buf.find(pattern)
+                tail = 0  # bytes of the run before, at the end of buf[:keep]
+                for n in range(a, b, BATCH):
+                    k = min(BATCH, b - n)
+                    end = keep + k * PAGE
+                    pages.read(n, k, view[keep:end])
+                    start = vma["start"] + n * PAGE - base - keep  # the address of buf[0]
+                    i = buf.find(pattern, keep - tail, end)
                     while i >= 0:
                         yield start + i, vma
-                        i = buf.find(pattern, i + 1)
-                    tail = buf[len(buf) - keep:] if keep else b""
+                        i = buf.find(pattern, i + 1, end)
+                    tail = min(keep, tail + k * PAGE)
+                    buf[keep - tail:keep] = buf[end - tail:end]
 
 
 def parse_range(text):
