@@ -45,6 +45,41 @@ struct crypt_file {
 	int tags_fd;		/* dump in a helper process: pagetags-<id>.img */
 };
 
+/*
+ * The crypt_file of every image comes from a pool of its own, not from
+ * criu's heap: the root criu of a restore opens hundreds of images before
+ * it forks, and a block of the heap taken and given back around each
+ * leaves a hole per image, which each forked task's first small mallocs
+ * then fill, one copy-on-write fault (16-20 us on a VM) after another.
+ */
+#define CF_POOL 4096
+
+static struct crypt_file *cf_pool, *cf_free;
+static unsigned int cf_pool_used;
+
+static struct crypt_file *crypt_file_alloc(void)
+{
+	struct crypt_file *cf = NULL;
+
+	if (cf_free) {
+		cf = cf_free;
+		cf_free = *(struct crypt_file **)cf;
+	} else {
+		if (!cf_pool) {
+			cf_pool = mmap(NULL, CF_POOL * sizeof(*cf_pool), PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			if (cf_pool == MAP_FAILED)
+				cf_pool = NULL;
+		}
+		if (cf_pool && cf_pool_used < CF_POOL)
+			cf = &cf_pool[cf_pool_used++];
+	}
+	if (!cf)
+		return xzalloc(sizeof(*cf));
+	memset(cf, 0, sizeof(*cf));
+	return cf;
+}
+
 static void crypt_file_free(struct crypt_file *cf)
 {
 	crypt_page_writer_free(cf->pw);
@@ -53,7 +88,12 @@ static void crypt_file_free(struct crypt_file *cf)
 	crypt_pages_free(cf->pages);
 	close_safe(&cf->tags_fd);
 	close_safe(&cf->raw_fd);
-	xfree(cf);
+	if (cf_pool && cf >= cf_pool && cf < cf_pool + CF_POOL) {
+		*(struct crypt_file **)cf = cf_free;
+		cf_free = cf;
+	} else {
+		xfree(cf);
+	}
 }
 
 /*
@@ -282,7 +322,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 	if ((flags & O_ACCMODE) != O_WRONLY && check_listed(dfd, img->_x.fd, d, path))
 		return -1;
 
-	cf = xzalloc(sizeof(*cf));
+	cf = crypt_file_alloc();
 	if (!cf)
 		return -1;
 	cf->raw_fd = -1;
@@ -307,7 +347,7 @@ int crypt_image_open(struct cr_img *img, int dfd, int type, int flags, const cha
 		else
 			cf->cs = crypt_stream_open_read(ctx, img->_x.fd, path);
 		if (!cf->cs) {
-			xfree(cf);
+			crypt_file_free(cf);
 			return -1;
 		}
 	}
