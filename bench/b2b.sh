@@ -19,25 +19,20 @@ shift 3
 B=$top/build/bench
 S=/dev/shm/criu-bench-b2b
 PKI=$top/build/pki
+log() { echo "b2b: $*" >&2; }
+. "$top/bench/lib.sh"
 
 rm -rf "$S"
 mkdir -p "$S/st"
-(cd "$S/st" && exec unshare --pid --fork setsid "$B/bin/memhog" "$mib" "$S/st/ready" "$S/st/result" \
-	</dev/null >/dev/null 2>&1 9>&-) &
-up=$!
-pid=""
-for i in $(seq 200); do
-	read -r pid _ 2>/dev/null <"/proc/$up/task/$up/children"
-	[ -n "$pid" ] && break
-	sleep 0.05
-done
+start_in_pidns "$S/st" "$B/bin/memhog" "$mib" "$S/st/ready" "$S/st/result"
+pid=$WPID
 for i in $(seq 1200); do
 	[ -s "$S/st/ready" ] && break
 	sleep 0.1
 done
 fail() {
-	echo "b2b: $*" >&2
-	[ -n "$pid" ] && kill -9 "$pid"
+	log "$*"
+	kill_wait "$pid"
 	wait
 	rm -rf "$S"
 	exit 1
@@ -71,6 +66,6 @@ for r in $(seq "$rounds"); do
 		echo "$r,$name,$w,$u,$s,$rss" >>"$out"
 	done
 done
-kill -9 "$pid"
+kill_wait "$pid"
 wait
 rm -rf "$S"

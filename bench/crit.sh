@@ -56,26 +56,10 @@ WPID=""
 WUPID=""
 
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+. "$top/bench/lib.sh"
 die() {
 	log "bench-crit: $*"
 	exit 1
-}
-
-gone() {
-	local line
-	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
-	line=${line##*) }
-	[ "${line%% *}" = Z ]
-}
-
-kill_wait() {
-	local i
-	kill -9 "$1" 2>/dev/null
-	for i in $(seq 600); do
-		gone "$1" && return 0
-		sleep 0.1
-	done
-	log "pid $1 does not die"
 }
 
 cleanup() {
@@ -123,15 +107,7 @@ setup() {
 start_memhog() {
 	local i
 	rm -f "$W/ready" "$W/result"
-	(cd "$W" && exec unshare --pid --fork setsid "$W/bin/memhog" "$MIB" "$W/ready" "$W/result" \
-		</dev/null >/dev/null 2>&1 8>&- 9>&-) &
-	WUPID=$!
-	for i in $(seq 200); do
-		read -r WPID _ 2>/dev/null <"/proc/$WUPID/task/$WUPID/children"
-		[ -n "$WPID" ] && break
-		sleep 0.05
-	done
-	[ -n "$WPID" ] || die "memhog did not start"
+	start_in_pidns "$W" "$W/bin/memhog" "$MIB" "$W/ready" "$W/result" || die "memhog did not start"
 	for i in $(seq 12000); do
 		[ -s "$W/ready" ] && return 0
 		gone "$WPID" && break

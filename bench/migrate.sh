@@ -39,15 +39,7 @@ die() {
 	log "bench-migrate: $*"
 	exit 1
 }
-gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
-kill_wait() {
-	local i
-	kill -9 "$1" 2>/dev/null
-	for i in $(seq 300); do
-		gone "$1" && return 0
-		sleep 0.1
-	done
-}
+. "$top/bench/lib.sh"
 wait_file() {
 	local i
 	for i in $(seq $(($2 * 20))); do
@@ -126,11 +118,8 @@ main() {
 	done
 	[ -f "$PKI/cert.pem" ] || "$top/test/pki/make-keys.sh" "$PKI" || die "can't make $PKI"
 
-	(cd "$T" && exec unshare --pid --fork setsid "$B/bin/memhog" "$MIB" "$T/ready" "$T/result" \
-		</dev/null >/dev/null 2>&1) &
-	WUPID=$!
+	start_in_pidns "$T" "$B/bin/memhog" "$MIB" "$T/ready" "$T/result" || die "the workload did not start"
 	wait_file "$T/ready" 600 >/dev/null || die "the workload is not ready"
-	read -r WPID _ <"/proc/$WUPID/task/$WUPID/children"
 	log "migrate: memhog of $MIB MiB (pid $WPID), $REPS repetitions of: $METHODS"
 	echo "method,rep,status,verify,page_server_start_s,dump_s,copy_s,restore_s,lo_bytes,page_server_disk_bytes" >"$OUT/migrate.csv"
 	migrate plain 0 >/dev/null 2>&1 # a first migration for nobody: the kernel's caches

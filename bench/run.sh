@@ -196,42 +196,8 @@ primitives() {
 
 WPID="" # the workload: PID 1 of its own pid namespace
 WUPID="" # unshare, its parent
+. "$top/bench/lib.sh"
 RPID="" # the restored copy of the moment
-
-# Start "$@" as PID 1 of a new pid namespace, in a session of its own:
-# restore makes the namespace anew, so the pids never clash.
-start_in_pidns() {
-	local i
-	(cd "$B/state" && exec unshare --pid --fork setsid "$@" </dev/null >/dev/null 2>&1 9>&-) &
-	WUPID=$!
-	WPID=""
-	for i in $(seq 200); do
-		read -r WPID _ 2>/dev/null <"/proc/$WUPID/task/$WUPID/children"
-		[ -n "$WPID" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# Whether pid $1 is gone (or a zombie: its memory is freed, and its pid
-# namespace with it).
-gone() {
-	local line
-	read -r line 2>/dev/null <"/proc/$1/stat" || return 0
-	line=${line##*) }
-	[ "${line%% *}" = Z ]
-}
-
-kill_wait() {
-	local i
-	[ -n "$1" ] || return 0
-	kill -9 "$1" 2>/dev/null
-	for i in $(seq 600); do
-		gone "$1" && return 0
-		sleep 0.1
-	done
-	log "pid $1 does not die"
-}
 
 # Wait up to $2 seconds for the file $1; prints its first line.
 wait_file() {
@@ -397,9 +363,9 @@ run_workload() { # KIND SIZE STORAGE REPS
 	wl=$kind-$(size_name "$kind" "$size")-$storage
 	rm -f "$B/state/ready" "$B/state/result"
 	case $kind in
-	mem) start_in_pidns "$B/bin/memhog" "$size" "$B/state/ready" "$B/state/result" ;;
-	tree) start_in_pidns "$B/bin/tree" "$size" "$B/state/ready" "$B/state/result" ;;
-	raw) start_in_pidns "$B/bin/rawimg" "$root" "$size" "$RAW_PIPES" "$B/state/ready" "$B/state/result" ;;
+	mem) start_in_pidns "$B/state" "$B/bin/memhog" "$size" "$B/state/ready" "$B/state/result" ;;
+	tree) start_in_pidns "$B/state" "$B/bin/tree" "$size" "$B/state/ready" "$B/state/result" ;;
+	raw) start_in_pidns "$B/state" "$B/bin/rawimg" "$root" "$size" "$RAW_PIPES" "$B/state/ready" "$B/state/result" ;;
 	esac || die "$wl: the workload did not start"
 	ready=$(wait_file "$B/state/ready" 600)
 	[ "$ready" = ready ] || die "$wl: the workload is not ready (${ready:-timeout})"
