@@ -26,10 +26,6 @@
 #include "crypt-private.h"
 #include "images/cipher.pb-c.h"
 
-/* CRIU's defaults, as for TLS (tls.c) */
-#define DEFAULT_CERT SYSCONFDIR "/pki/criu/cert.pem"
-#define DEFAULT_KEY  SYSCONFDIR "/pki/criu/private/key.pem"
-
 /* What we know of one images directory: its keys, or that it is plain. */
 struct crypt_dir {
 	struct list_head l;
@@ -37,7 +33,7 @@ struct crypt_dir {
 	ino_t ino;
 	struct crypt_ctx *ctx; /* NULL: a plain checkpoint */
 	char *manifest;	       /* restore: "\n" name "\n" name ... "\n" */
-	/* what a child checkpoint records of this one (see crypt_parent_digest()) */
+	/* what a child checkpoint records of this one (see crypt_checkpoint_digest()) */
 	uint8_t digest[CRYPT_HASH_LEN];
 	bool walking; /* its parent links are being followed */
 	/* pagetags.img */
@@ -54,17 +50,28 @@ static struct crypt_dir *img_dir;
 static int dump_dfd = -1;
 /* the criu that writes pagetags.img; a helper process writes its own */
 static pid_t dump_pid;
+/* the dump's cipher.img, for its digest at the end */
+static CipherEntry dump_entry;
 
 static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret);
 
-static const char *cert_path(void)
+/* The recipients' certificates: every --tls-cert, else CRIU's default */
+static const char *const *cert_paths(int *nr)
 {
-	return opts.tls_cert ?: DEFAULT_CERT;
+	static const char *dflt[1];
+
+	if (opts.nr_tls_certs) {
+		*nr = opts.nr_tls_certs;
+		return (const char *const *)opts.tls_certs;
+	}
+	dflt[0] = opts.tls_cert ?: CRYPT_DEFAULT_CERT;
+	*nr = 1;
+	return dflt;
 }
 
 static const char *key_path(void)
 {
-	return opts.tls_key ?: DEFAULT_KEY;
+	return opts.tls_key ?: CRYPT_DEFAULT_KEY;
 }
 
 static struct crypt_dir *add_dir(const struct stat *st, struct crypt_ctx *ctx)
@@ -157,24 +164,25 @@ int crypt_dir_lookup(int dfd, struct crypt_dir **ret)
 
 /*
  * Open the file name of the images directory dfd for reading: a regular
- * file, neither a symlink nor anything reading could block on.
+ * file, neither a symlink nor anything reading could block on (shown is
+ * its name in messages).
  */
-static int open_regular(int dfd, const char *name, struct stat *st)
+static int open_regular(int dfd, const char *name, const char *shown, struct stat *st)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0) {
 		if (errno == ELOOP) {
 			set_cr_errno(EBADMSG);
-			pr_err("%s: not a regular file (a symlink)\n", name);
+			pr_err("%s: not a regular file (a symlink)\n", shown);
 		} else if (errno != ENOENT) {
-			pr_perror("%s: can't open", name);
+			pr_perror("%s: can't open", shown);
 		}
 		return -1;
 	}
 	if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
 		set_cr_errno(EBADMSG);
-		pr_err("%s: not a regular file\n", name);
+		pr_err("%s: not a regular file\n", shown);
 		close(fd);
 		errno = EINVAL;
 		return -1;
@@ -208,7 +216,7 @@ static uint8_t *read_small(int dfd, const char *name, const char *shown, size_t 
 	struct stat st;
 	int fd;
 
-	fd = open_regular(dfd, name, &st);
+	fd = open_regular(dfd, name, shown, &st);
 	if (fd < 0)
 		return NULL;
 	errno = 0;
@@ -234,9 +242,9 @@ static uint8_t *read_small(int dfd, const char *name, const char *shown, size_t 
  * written last by a dump that succeeded.  Without it a checkpoint is
  * incomplete; with it, an image that was removed is missed, and one that
  * was planted is never read.  Its file goes into the digest of the
- * directory with that of cipher.img (cipher, of len bytes).
+ * checkpoint with cipher.img's entry ce.
  */
-static int read_manifest(int dfd, struct crypt_dir *d, const uint8_t *cipher, size_t len)
+static int read_manifest(int dfd, struct crypt_dir *d, const CipherEntry *ce)
 {
 	struct crypt_stream *cs = NULL;
 	uint8_t *raw;
@@ -252,7 +260,7 @@ static int read_manifest(int dfd, struct crypt_dir *d, const uint8_t *cipher, si
 		}
 		return -1;
 	}
-	crypt_parent_digest(cipher, len, raw, rlen, d->digest);
+	crypt_checkpoint_digest(ce, raw, rlen, d->digest);
 	cs = crypt_stream_open_read(d->ctx, fd, CRYPT_MANIFEST_IMG);
 	if (!cs)
 		goto out;
@@ -267,6 +275,35 @@ out:
 	crypt_stream_free(cs);
 	xfree(raw);
 	close(fd);
+	return ret;
+}
+
+/*
+ * signature.img of the checkpoint d (in dfd, named dir), whose digest is
+ * known: a signature that fails refuses the checkpoint; a restore given
+ * a CA (--tls-cacert) refuses one that is not signed by it.
+ */
+static int check_signature(int dfd, const char *dir, const struct crypt_dir *d)
+{
+	const char *ca = opts.mode == CR_DUMP || opts.mode == CR_PRE_DUMP ? NULL : crypt_restore_ca();
+	char name[PATH_MAX + 16];
+	uint8_t *raw;
+	size_t len;
+	int ret;
+
+	snprintf(name, sizeof(name), "%s/%s", dir, CRYPT_SIGNATURE_IMG);
+	raw = read_small(dfd, CRYPT_SIGNATURE_IMG, name, CRYPT_CIPHER_MAX, &len, NULL);
+	if (!raw) {
+		if (errno != ENOENT)
+			return -1;
+		if (!ca)
+			return 0;
+		set_cr_errno(EKEYREJECTED);
+		pr_err("%s: missing: the checkpoint is not signed, and --tls-cacert asks for a signature\n", name);
+		return -1;
+	}
+	ret = crypt_sign_verify(raw, len, name, d->digest, ca);
+	xfree(raw);
 	return ret;
 }
 
@@ -403,7 +440,36 @@ static void free_tags_writer(struct crypt_dir *d)
 	close_safe(&d->tags_fd);
 }
 
-/* At the end of a dump or pre-dump that succeeded: pagetags.img, the manifest */
+/* After the manifest: signature.img, if the dump has a signer */
+static int write_signature(int dfd)
+{
+	uint8_t digest[CRYPT_HASH_LEN], *manifest, *sig = NULL;
+	size_t len, sig_len;
+	int fd, ret = -1;
+
+	manifest = read_small(dfd, CRYPT_MANIFEST_IMG, CRYPT_MANIFEST_IMG, CRYPT_MANIFEST_MAX, &len, NULL);
+	if (!manifest)
+		return -1;
+	crypt_checkpoint_digest(&dump_entry, manifest, len, digest);
+	xfree(manifest);
+	if (crypt_sign(digest, &sig, &sig_len))
+		return -1;
+	if (!sig)
+		return 0;
+	fd = openat(dfd, CRYPT_SIGNATURE_IMG, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, CR_FD_PERM);
+	if (fd < 0)
+		pr_perror("%s: can't create", CRYPT_SIGNATURE_IMG);
+	else
+		ret = crypt_write_all(fd, sig, sig_len, CRYPT_SIGNATURE_IMG);
+	if (fd >= 0 && close(fd) && !ret) {
+		pr_perror("%s: can't write", CRYPT_SIGNATURE_IMG);
+		ret = -1;
+	}
+	xfree(sig);
+	return ret;
+}
+
+/* At the end of a dump or pre-dump that succeeded: pagetags.img, the manifest, the signature */
 int crypt_dump_finish(void)
 {
 	struct crypt_dir *d;
@@ -419,7 +485,10 @@ int crypt_dump_finish(void)
 		pr_err("Can't write %s\n", CRYPT_TAGS_IMG);
 		return -1;
 	}
-	return write_manifest(dump_dfd, d->ctx);
+	ret = write_manifest(dump_dfd, d->ctx) || write_signature(dump_dfd);
+	crypt_signer_free();
+	crypt_entry_free(&dump_entry);
+	return ret ? -1 : 0;
 }
 
 /* Whether the directory has a manifest: an encrypted checkpoint read, not one being dumped */
@@ -538,7 +607,7 @@ static int load_tags_image(int dfd, struct crypt_dir *d, struct crypt_tagset **t
 		pr_err("%s: not listed in %s (not written by this dump)\n", name, CRYPT_MANIFEST_IMG);
 		return -1;
 	}
-	fd = open_regular(dfd, name, &st);
+	fd = open_regular(dfd, name, name, &st);
 	if (fd < 0) {
 		if (errno == ENOENT) {
 			set_cr_errno(EBADMSG);
@@ -721,7 +790,7 @@ static int load_dir(int dfd, const struct stat *st, struct crypt_dir **ret)
 		goto out;
 	}
 	d->walking = true;
-	r = (ctx && read_manifest(dfd, d, raw, len)) || check_parent(dfd, dir, ce) ||
+	r = (ctx && (read_manifest(dfd, d, ce) || check_signature(dfd, dir, d))) || check_parent(dfd, dir, ce) ||
 	    /* restore: here, before criu forks, rather than once in every task */
 	    (ctx && opts.mode == CR_RESTORE && load_tags(dfd, d));
 	d->walking = false;
@@ -802,12 +871,12 @@ int crypt_dump_init(void)
 {
 	int dfd = get_service_fd(IMG_FD_OFF);
 	uint8_t digest[CRYPT_HASH_LEN];
+	const char *const *certs;
 	struct crypt_ctx *ctx;
 	struct cr_img *img;
+	int ret, nr;
 	bool parent;
-	CipherEntry ce;
 	struct stat st;
-	int ret;
 
 	/* a plain dump looks at nothing but its parent, which must be plain too */
 	if (!opts.encrypt)
@@ -823,22 +892,32 @@ int crypt_dump_init(void)
 		pr_perror("Can't dup the images directory");
 		return -1;
 	}
-	if (crypt_init() || written_init() || dump_parent(dfd, digest, &parent))
+	/* a signature of an earlier dump into this directory would not verify */
+	if (unlinkat(dfd, CRYPT_SIGNATURE_IMG, 0) && errno != ENOENT) {
+		pr_perror("%s: can't remove the old one", CRYPT_SIGNATURE_IMG);
 		return -1;
-	ctx = crypt_ctx_new(cert_path(), parent ? digest : NULL, &ce);
-	if (!ctx)
+	}
+	certs = cert_paths(&nr);
+	if (crypt_init() || written_init() || dump_parent(dfd, digest, &parent) || crypt_signer_init(certs, nr))
 		return -1;
+	ctx = crypt_ctx_new(certs, nr, parent ? digest : NULL, &dump_entry);
+	if (!ctx) {
+		crypt_signer_free();
+		return -1;
+	}
 	img = open_image_at(dfd, CR_FD_CIPHER, O_DUMP);
-	ret = img ? pb_write_one(img, &ce, PB_CIPHER) : -1;
+	ret = img ? pb_write_one(img, &dump_entry, PB_CIPHER) : -1;
 	if (img)
 		close_image(img);
-	crypt_entry_free(&ce);
 	if (ret || bfd_flush_images() || !add_dir(&st, ctx)) {
 		pr_err("Can't write %s\n", CRYPT_CIPHER_IMG);
 		crypt_ctx_free(ctx);
+		crypt_entry_free(&dump_entry);
+		crypt_signer_free();
 		return -1;
 	}
-	pr_info("Encrypting the checkpoint for %s%s\n", cert_path(), parent ? ", bound to its parent" : "");
+	pr_info("Encrypting the checkpoint for %zu recipient(s)%s\n", dump_entry.n_recipients,
+		parent ? ", bound to its parent" : "");
 	return 0;
 }
 
@@ -851,6 +930,9 @@ void crypt_dump_fail(void)
 	if (opts.encrypt && dump_dfd >= 0) {
 		unlinkat(dump_dfd, CRYPT_CIPHER_IMG, 0);
 		unlinkat(dump_dfd, CRYPT_MANIFEST_IMG, 0);
+		unlinkat(dump_dfd, CRYPT_SIGNATURE_IMG, 0);
+		crypt_signer_free();
+		crypt_entry_free(&dump_entry);
 		/* (a dump that failed before it made cipher.img has none) */
 		d = fstatat(dump_dfd, "", &st, AT_EMPTY_PATH) ? NULL : loaded_dir(&st);
 		if (d)

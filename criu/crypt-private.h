@@ -10,10 +10,15 @@
  *                   compare, the buffer cache, threads
  *   crypt-work.c    the worker-thread engine: jobs cut in units that a
  *                   helper thread and the caller run together
- *   crypt-rsa.c     RSA-OAEP (SHA-256, MGF1-SHA-256) on Nettle and GMP
+ *   crypt-pki.c     certificates and private keys: reading them, their
+ *                   ids, verifying them against a CA and its CRL
+ *   crypt-rsa.c     the RSA wrap: RSA-OAEP (SHA-256) on Nettle and GMP
+ *   crypt-ecdh.c    the EC wrap: ephemeral ECDH (P-256, P-384), HKDF and
+ *                   ChaCha20-Poly1305
  *   crypt-kdf.c     the key schedule: HKDF-SHA256 and its labels
- *   crypt-cipher.c  cipher.img: the recipient's certificate and key, the
- *                   checkpoint key wrapped for it, the MAC, the parent
+ *   crypt-cipher.c  cipher.img: the checkpoint key wrapped for each
+ *                   recipient, the MAC, the checkpoint's digest
+ *   crypt-sign.c    signature.img: the dump's signature, its check
  *   crypt-stream.c  the authenticated stream (ChaCha20-Poly1305, 64 KiB)
  *                   of every image but the page images
  *   crypt-page.c    the page cipher: AES-256-XTS and a GMAC tag a page
@@ -33,6 +38,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <nettle/hmac.h>
 
 #include "cr-errno.h"
@@ -41,20 +48,31 @@
 #undef LOG_PREFIX
 #define LOG_PREFIX "crypt: "
 
-#define CRYPT_FORMAT	   1
-#define CRYPT_KEY_LEN	   32
-#define CRYPT_ID_LEN	   16
-#define CRYPT_HASH_LEN	   32
-#define CRYPT_WRAP_ALG	   "rsa-oaep-sha256"
-#define CRYPT_STREAM_ALG   "chacha20-poly1305-64k"
-#define CRYPT_PAGES_ALG	   "aes-256-xts+gmac"
-#define CRYPT_CIPHER_IMG   "cipher.img"
-#define CRYPT_TAGS_IMG	   "pagetags.img"
-#define CRYPT_MANIFEST_IMG "manifest.img"
-#define CRYPT_MIN_RSA	   2048
-#define CRYPT_CIPHER_MAX   (64 << 10) /* cipher.img */
-#define CRYPT_MANIFEST_MAX (64 << 20)
-#define CRYPT_VOUCHED_MAX  (64 << 20) /* a page server's pagemap image */
+#define CRYPT_FORMAT	     2
+#define CRYPT_KEY_LEN	     32
+#define CRYPT_ID_LEN	     16
+#define CRYPT_HASH_LEN	     32
+#define CRYPT_WRAP_RSA	     "rsa-oaep-sha256"
+#define CRYPT_WRAP_P256	     "ecdh-p256-hkdf-sha256"
+#define CRYPT_WRAP_P384	     "ecdh-p384-hkdf-sha256"
+#define CRYPT_STREAM_ALG     "chacha20-poly1305-64k"
+#define CRYPT_PAGES_ALG	     "aes-256-xts+gmac"
+#define CRYPT_CIPHER_IMG     "cipher.img"
+#define CRYPT_TAGS_IMG	     "pagetags.img"
+#define CRYPT_MANIFEST_IMG   "manifest.img"
+#define CRYPT_SIGNATURE_IMG  "signature.img"
+#define CRYPT_MAX_RECIPIENTS 16
+#define CRYPT_MAX_CHAIN	     8 /* certificates of a recipient or signer */
+#define CRYPT_MIN_RSA	     2048
+#define CRYPT_CIPHER_MAX     (64 << 10) /* cipher.img, signature.img */
+#define CRYPT_MANIFEST_MAX   (64 << 20)
+#define CRYPT_VOUCHED_MAX    (64 << 20) /* a page server's pagemap image */
+
+/* CRIU's PKI files, as for TLS (tls.c) */
+#define CRYPT_DEFAULT_CERT   SYSCONFDIR "/pki/criu/cert.pem"
+#define CRYPT_DEFAULT_KEY    SYSCONFDIR "/pki/criu/private/key.pem"
+#define CRYPT_DEFAULT_CACERT SYSCONFDIR "/pki/CA/cacert.pem"
+#define CRYPT_DEFAULT_CACRL  SYSCONFDIR "/pki/CA/cacrl.pem"
 
 /* the stream */
 #define CRYPT_CHUNK	(64 << 10)
@@ -69,6 +87,7 @@
 #define CRYPT_GMAC_NONCE_LEN 12
 
 struct CipherEntry;
+struct CipherRecipient;
 struct iovec;
 struct stat;
 
@@ -82,6 +101,7 @@ struct crypt_ctx {
 /* crypt-util.c */
 extern void crypt_wipe(void *p, size_t len);
 extern int crypt_random(void *buf, size_t len);
+extern void crypt_nettle_random(void *failed, size_t len, uint8_t *dst);
 extern bool crypt_equal(const void *a, const void *b, size_t len);
 extern void *crypt_buf_get(size_t len);
 extern void crypt_buf_put(void *buf, size_t len);
@@ -121,19 +141,42 @@ extern void crypt_engine_post(struct crypt_engine *e, struct crypt_job *job, cry
 extern void crypt_engine_wait(struct crypt_engine *e, struct crypt_job *job);
 extern void crypt_engine_fini(struct crypt_engine *e);
 
+/* crypt-pki.c */
+extern int crypt_chain_load(const char *path, gnutls_x509_crt_t **chain, unsigned int *nr);
+extern void crypt_chain_free(gnutls_x509_crt_t *chain, unsigned int nr);
+extern int crypt_key_load(const char *path, gnutls_x509_privkey_t *key);
+extern int crypt_cert_id(gnutls_x509_crt_t crt, uint8_t *kid);
+extern int crypt_key_id(gnutls_x509_privkey_t key, uint8_t *kid);
+extern const char *crypt_dump_ca(void);
+extern const char *crypt_restore_ca(void);
+extern int crypt_chain_verify(const char *what, gnutls_x509_crt_t *chain, unsigned int nr, const char *ca);
+extern char *crypt_cert_subject(gnutls_x509_crt_t crt);
+
 /* crypt-rsa.c */
 struct rsa_public_key;
 struct rsa_private_key;
 extern int crypt_oaep_encrypt(const struct rsa_public_key *pub, const uint8_t *msg, size_t msg_len, uint8_t *out);
 extern int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_private_key *priv,
 			      const uint8_t *in, size_t in_len, uint8_t *msg, size_t *msg_len);
+extern int crypt_rsa_wrap(gnutls_x509_crt_t crt, const char *path, const uint8_t *key, struct CipherRecipient *r);
+extern int crypt_rsa_unwrap(gnutls_x509_privkey_t k, const char *path, const struct CipherRecipient *r,
+			    uint8_t *key, const char *img);
+
+/* crypt-ecdh.c */
+extern int crypt_ecdh_wrap(gnutls_x509_crt_t crt, const char *path, const uint8_t *id, const uint8_t *key,
+			   struct CipherRecipient *r);
+extern int crypt_ecdh_unwrap(gnutls_x509_privkey_t k, const char *path, const uint8_t *id,
+			     const struct CipherRecipient *r, uint8_t *key, const char *img);
 
 /* crypt-kdf.c: the labels, each followed by 0x00 and its context in the HKDF info */
-#define CRYPT_LABEL_CIPHER "criu-encrypt v1 cipher.img"
+#define CRYPT_LABEL_CIPHER "criu-encrypt v2 cipher.img"
 #define CRYPT_LABEL_STREAM "criu-encrypt v1 stream"
 #define CRYPT_LABEL_XTS	   "criu-encrypt v1 pages xts"
 #define CRYPT_LABEL_TAG	   "criu-encrypt v1 pages tag"
-#define CRYPT_LABEL_PARENT "criu-encrypt v1 parent" /* a SHA-256 prefix, not HKDF */
+#define CRYPT_LABEL_ECDH   "criu-encrypt v2 ecdh"
+/* SHA-256 and signature prefixes, not HKDF */
+#define CRYPT_LABEL_CHECKPOINT "criu-encrypt v2 checkpoint"
+#define CRYPT_LABEL_SIGNATURE  "criu-encrypt v2 signature"
 extern void crypt_hkdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len, uint8_t *prk);
 extern void crypt_hkdf_expand(const uint8_t *prk, const uint8_t *info, size_t info_len, uint8_t *out, size_t len);
 extern void crypt_ctx_key(struct crypt_ctx *ctx, const uint8_t *key);
@@ -143,13 +186,21 @@ extern void crypt_derive_named(const struct crypt_ctx *ctx, const char *label, c
 			       const char *name, uint8_t *out, size_t len);
 
 /* crypt-cipher.c */
-extern struct crypt_ctx *crypt_ctx_new(const char *cert_path, const uint8_t *parent, struct CipherEntry *ce);
+extern struct crypt_ctx *crypt_ctx_new(const char *const *certs, int nr, const uint8_t *parent,
+				       struct CipherEntry *ce);
 extern struct CipherEntry *crypt_cipher_parse(const uint8_t *buf, size_t len, const char *img);
-extern void crypt_parent_digest(const uint8_t *cipher, size_t cipher_len, const uint8_t *manifest,
-				size_t manifest_len, uint8_t *digest);
+extern void crypt_checkpoint_digest(const struct CipherEntry *ce, const uint8_t *manifest, size_t manifest_len,
+				    uint8_t *digest);
 extern struct crypt_ctx *crypt_ctx_open(const struct CipherEntry *ce, const char *key_path, const char *img);
 extern void crypt_ctx_free(struct crypt_ctx *ctx);
 extern void crypt_entry_free(struct CipherEntry *ce);
+
+/* crypt-sign.c */
+extern int crypt_signer_init(const char *const *certs, int nr);
+extern void crypt_signer_free(void);
+extern int crypt_sign(const uint8_t *digest, uint8_t **buf, size_t *len);
+extern int crypt_sign_verify(const uint8_t *buf, size_t len, const char *name, const uint8_t *digest,
+			     const char *ca);
 
 /* crypt-stream.c */
 struct crypt_stream;

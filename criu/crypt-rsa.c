@@ -1,33 +1,25 @@
 /*
+ * The wrap "rsa-oaep-sha256" of the checkpoint key for an RSA recipient:
  * RSA-OAEP with SHA-256, MGF1-SHA-256 and an empty label (RFC 8017, 7.1),
- * the wrap of the checkpoint key for its recipient: built on Nettle's RSA
- * and GMP, since neither GnuTLS 3.7 nor Nettle 3.8 has it.
+ * built on Nettle's RSA and GMP, since neither GnuTLS 3.7 nor Nettle 3.8
+ * has it; the keys come from GnuTLS.
  */
 #include <string.h>
 
 #include <gmp.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <nettle/bignum.h>
 #include <nettle/pss-mgf1.h>
 #include <nettle/rsa.h>
 #include <nettle/sha2.h>
 
 #include "log.h"
+#include "common/xmalloc.h"
 #include "crypt-private.h"
+#include "images/cipher.pb-c.h"
 
 #define HLEN SHA256_DIGEST_SIZE
-
-/*
- * RSA blinding: a failure is remembered in *failed, and the unwrap fails.
- * Nettle draws until the blinding factor is invertible, so what it gets
- * then must not be zeros: it would never return.
- */
-static void nettle_random(void *failed, size_t len, uint8_t *dst)
-{
-	if (crypt_random(dst, len)) {
-		memset(dst, 0xff, len);
-		*(bool *)failed = true;
-	}
-}
 
 static void mgf1_xor(const uint8_t *seed, size_t seed_len, uint8_t *dst, size_t len)
 {
@@ -106,10 +98,10 @@ int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_privat
 		return -1;
 
 	/* no private key operation at all without randomness for its blinding */
-	nettle_random(&no_random, 1, em);
+	crypt_nettle_random(&no_random, 1, em);
 	mpz_init(x);
 	nettle_mpz_set_str_256_u(x, in_len, in);
-	if (no_random || mpz_cmp(x, pub->n) >= 0 || !rsa_compute_root_tr(pub, priv, &no_random, nettle_random, x, x) ||
+	if (no_random || mpz_cmp(x, pub->n) >= 0 || !rsa_compute_root_tr(pub, priv, &no_random, crypt_nettle_random, x, x) ||
 	    no_random) {
 		if (no_random)
 			pr_err("No random bytes for RSA blinding\n");
@@ -140,5 +132,130 @@ int crypt_oaep_decrypt(const struct rsa_public_key *pub, const struct rsa_privat
 		ret = 0;
 	}
 	crypt_wipe(em, k);
+	return ret;
+}
+
+static void free_datum(gnutls_datum_t *d, bool secret)
+{
+	if (d->data && secret)
+		crypt_wipe(d->data, d->size);
+	gnutls_free(d->data);
+	d->data = NULL;
+}
+
+static int set_public_key(struct rsa_public_key *pub, const gnutls_datum_t *m, const gnutls_datum_t *e)
+{
+	nettle_mpz_set_str_256_u(pub->n, m->size, m->data);
+	nettle_mpz_set_str_256_u(pub->e, e->size, e->data);
+	return rsa_public_key_prepare(pub) ? 0 : -1;
+}
+
+/* The RSA public key of a certificate (at path), of CRYPT_MIN_RSA bits or more */
+static int cert_public_key(gnutls_x509_crt_t crt, const char *path, struct rsa_public_key *pub)
+{
+	gnutls_datum_t m = {}, e = {};
+	unsigned int bits = 0;
+	int ret = -1;
+
+	gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+	if (bits < CRYPT_MIN_RSA) {
+		set_cr_errno(ENOKEY);
+		pr_err("%s: the certificate's RSA key has %u bits, at least %d are needed\n", path, bits,
+		       CRYPT_MIN_RSA);
+		return -1;
+	}
+	if (gnutls_x509_crt_get_pk_rsa_raw(crt, &m, &e) < 0 || set_public_key(pub, &m, &e))
+		pr_err("%s: can't read the certificate's RSA key\n", path);
+	else
+		ret = 0;
+	free_datum(&m, false);
+	free_datum(&e, false);
+	return ret;
+}
+
+/* The checkpoint key wrapped for the RSA certificate crt (at path) into r */
+int crypt_rsa_wrap(gnutls_x509_crt_t crt, const char *path, const uint8_t *key, CipherRecipient *r)
+{
+	struct rsa_public_key pub;
+	int ret = -1;
+
+	rsa_public_key_init(&pub);
+	if (cert_public_key(crt, path, &pub))
+		goto out;
+	r->wrap = CRYPT_WRAP_RSA;
+	r->wrapped_key.data = xmalloc(pub.size);
+	if (!r->wrapped_key.data || crypt_oaep_encrypt(&pub, key, CRYPT_KEY_LEN, r->wrapped_key.data))
+		goto out;
+	r->wrapped_key.len = pub.size;
+	ret = 0;
+out:
+	rsa_public_key_clear(&pub);
+	return ret;
+}
+
+/* The private key as Nettle wants it */
+static int private_key(gnutls_x509_privkey_t key, const char *path, struct rsa_public_key *pub,
+		       struct rsa_private_key *priv)
+{
+	gnutls_datum_t m = {}, e = {}, dd = {}, p = {}, q = {}, u = {}, e1 = {}, e2 = {};
+	int ret = -1;
+	mpz_t t;
+
+	if (gnutls_x509_privkey_export_rsa_raw2(key, &m, &e, &dd, &p, &q, &u, &e1, &e2) < 0) {
+		pr_err("%s: can't read the RSA key\n", path);
+		goto out;
+	}
+	nettle_mpz_set_str_256_u(priv->p, p.size, p.data);
+	nettle_mpz_set_str_256_u(priv->q, q.size, q.data);
+	/* a = d mod (p-1), b = d mod (q-1), c = q^-1 mod p: computed, not trusted */
+	mpz_init(t);
+	nettle_mpz_set_str_256_u(t, dd.size, dd.data);
+	mpz_sub_ui(priv->a, priv->p, 1);
+	mpz_mod(priv->a, t, priv->a);
+	mpz_sub_ui(priv->b, priv->q, 1);
+	mpz_mod(priv->b, t, priv->b);
+	mpz_set_ui(t, 0);
+	mpz_clear(t);
+	if (!mpz_invert(priv->c, priv->q, priv->p) || set_public_key(pub, &m, &e) ||
+	    !rsa_private_key_prepare(priv) || pub->size != priv->size) {
+		pr_err("%s: an invalid RSA private key\n", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	free_datum(&m, false);
+	free_datum(&e, false);
+	free_datum(&dd, true);
+	free_datum(&p, true);
+	free_datum(&q, true);
+	free_datum(&u, true);
+	free_datum(&e1, true);
+	free_datum(&e2, true);
+	return ret;
+}
+
+/* The checkpoint key of recipient r (of cipher.img img) with the RSA key (at path) into key */
+int crypt_rsa_unwrap(gnutls_x509_privkey_t k, const char *path, const CipherRecipient *r, uint8_t *key,
+		     const char *img)
+{
+	struct rsa_private_key priv;
+	struct rsa_public_key pub;
+	size_t key_len = CRYPT_KEY_LEN;
+	int ret = -1;
+
+	rsa_public_key_init(&pub);
+	rsa_private_key_init(&priv);
+	if (private_key(k, path, &pub, &priv))
+		goto out;
+	if (r->has_ephemeral || crypt_oaep_decrypt(&pub, &priv, r->wrapped_key.data, r->wrapped_key.len, key, &key_len) ||
+	    key_len != CRYPT_KEY_LEN) {
+		set_cr_errno(EBADMSG);
+		pr_err("%s: can't unwrap the checkpoint key with %s (damaged)\n", img, path);
+		goto out;
+	}
+	ret = 0;
+out:
+	rsa_private_key_clear(&priv);
+	rsa_public_key_clear(&pub);
 	return ret;
 }

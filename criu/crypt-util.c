@@ -66,6 +66,21 @@ int crypt_init(void)
 	return 0;
 }
 
+/*
+ * Nettle's randomness (RSA blinding, ECDH's ephemeral keys): a failure is
+ * remembered in *failed, and the operation fails.  Nettle draws until the
+ * value it wants is in range (non-zero, invertible, below the order of the
+ * curve), so what it gets then must be such a value, or it would never
+ * return: small, but not zero.
+ */
+void crypt_nettle_random(void *failed, size_t len, uint8_t *dst)
+{
+	if (crypt_random(dst, len)) {
+		memset(dst, 0x01, len);
+		*(bool *)failed = true;
+	}
+}
+
 /* Keys, ids, nonces and salts: GnuTLS's generator, which can fail (and says so). */
 int crypt_random(void *buf, size_t len)
 {

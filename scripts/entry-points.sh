@@ -4,7 +4,8 @@
 #                                   build/bin/criu-coredump
 #   entry-points.sh install PREFIX  crit, criu-coredump and their python
 #                                   packages (pycriu, crit, criu_coredump)
-#                                   under PREFIX, where python3 finds them
+#                                   under PREFIX, where python3 finds them;
+#                                   scripts/criu-keygen into PREFIX/sbin
 # crit always runs with Debian's python3, which has google.protobuf.
 set -eu
 
@@ -37,7 +38,8 @@ if [ "${1:-}" = install ]; then
 	cp "$tree/coredump/coredump" "$py/criu-coredump"
 	find "$py/pycriu" "$py/crit" "$py/criu_coredump" -name __pycache__ -prune -exec rm -rf {} +
 	wrappers "$prefix/bin" "$py"
-	echo "installed criu into $prefix/sbin, crit and criu-coredump into $prefix/bin"
+	install -D -m 755 "$top/scripts/criu-keygen" "$prefix/sbin/criu-keygen"
+	echo "installed criu and criu-keygen into $prefix/sbin, crit and criu-coredump into $prefix/bin"
 	exit 0
 fi
 

@@ -88,6 +88,17 @@ e2e_setup() {
 	"$E2E_TOP/test/pki/make-keys.sh" "$pki" || not_ok "$1: test keys made"
 }
 
+# start_keeper NAME: the test's page-keeper ($keeper) with a new secret
+# ($tmp/NAME.secret), its log $tmp/NAME.log and result $tmp/NAME.result;
+# sets $pid and $secret
+start_keeper() {
+	secret="s3cr3t-$1-$RANDOM$RANDOM$RANDOM"
+	echo "$secret" >"$tmp/$1.secret"
+	: >"$tmp/$1.log"
+	pid=$(start_in_pidns "$keeper" "$tmp/$1.secret" "$tmp/$1.log" "$tmp/$1.result")
+	wait_for "[ \"\$(last_tick '$tmp/$1.log')\" -ge 2 ] 2>/dev/null" 10
+}
+
 # Remember a pid (a restored task) for e2e_cleanup.
 track_pid() {
 	mkdir -p "${E2E_PIDS%/*}"

@@ -5,7 +5,7 @@
  * (errno is criu's cr_errno) and exit status 1.
  *
  *   libcriu-client CRIU feature
- *   libcriu-client CRIU dump PID DIR CERT
+ *   libcriu-client CRIU dump PID DIR CERT [CERT...]   more recipients: criu_add_tls_cert()
  *   libcriu-client CRIU restore DIR KEY       prints the restored pid
  */
 #include <errno.h>
@@ -41,10 +41,10 @@ static int images_dir(const char *dir)
 
 int main(int argc, char **argv)
 {
-	int ret;
+	int ret, i;
 
 	if (argc < 3 || criu_init_opts()) {
-		fprintf(stderr, "usage: %s CRIU feature|dump PID DIR CERT|restore DIR KEY\n", argv[0]);
+		fprintf(stderr, "usage: %s CRIU feature|dump PID DIR CERT [CERT...]|restore DIR KEY\n", argv[0]);
 		return 2;
 	}
 	criu_set_service_binary(argv[1]);
@@ -58,12 +58,15 @@ int main(int argc, char **argv)
 		printf("encryption: %s\n", f.encryption ? "yes" : "no");
 		return 0;
 	}
-	if (!strcmp(argv[2], "dump") && argc == 6) {
+	if (!strcmp(argv[2], "dump") && argc >= 6) {
 		criu_set_pid(atoi(argv[3]));
 		images_dir(argv[4]);
 		criu_set_encrypt(true);
 		if (criu_set_tls_cert(argv[5]))
 			return failed(-ENOMEM);
+		for (i = 6; i < argc; i++)
+			if (criu_add_tls_cert(argv[i]))
+				return failed(-ENOMEM);
 		ret = criu_dump();
 		if (ret < 0)
 			return failed(ret);
@@ -80,6 +83,6 @@ int main(int argc, char **argv)
 		printf("%d\n", ret);
 		return 0;
 	}
-	fprintf(stderr, "usage: %s CRIU feature|dump PID DIR CERT|restore DIR KEY\n", argv[0]);
+	fprintf(stderr, "usage: %s CRIU feature|dump PID DIR CERT [CERT...]|restore DIR KEY\n", argv[0]);
 	return 2;
 }

@@ -3,7 +3,8 @@
 # restored pid, or "failed: ERRNO: MESSAGE" (criu's cr_errno and first
 # error line) with exit status 1.
 #
-#   rpc-client.py CRIU dump PID DIR [CERT]      encrypted for CERT, or plain
+#   rpc-client.py CRIU dump PID DIR [CERT [CERT...]]
+#                 encrypted for CERT (opts.tls_cert) and the others (opts.tls_certs), or plain
 #   rpc-client.py CRIU restore DIR KEY [encrypt]
 #                 ("encrypt": the restore policy, only an encrypted checkpoint)
 import os
@@ -25,6 +26,7 @@ def main():
             if len(sys.argv) > 5:
                 c.opts.encrypt = True
                 c.opts.tls_cert = sys.argv[5]
+                c.opts.tls_certs.extend(sys.argv[6:])
             c.dump()
             print("dumped")
         else:

@@ -56,7 +56,8 @@ refused() { # name, expected message, crit decrypt arguments
 }
 refused "another key" "encrypted for another key" "$tmp/enc" --tls-key "$pki/other-key.pem"
 refused "a missing key" "can't read" "$tmp/enc" --tls-key "$tmp/none.pem"
-refused "a non-RSA key" "not RSA" "$tmp/enc" --tls-key "$pki/ec-key.pem"
+refused "an EC key of no recipient" "encrypted for another key" "$tmp/enc" --tls-key "$pki/ec-key.pem"
+refused "an Ed25519 key" "(encrypted for another key|unsupported key type)" "$tmp/enc" --tls-key "$pki/ed-key.pem"
 refused "a plain checkpoint" "not an encrypted checkpoint" "$tmp/plain" --tls-key "$pki/key.pem"
 cp -a "$tmp/enc" "$tmp/t1"
 flip_byte "$tmp/t1/core-1.img" 100
@@ -68,7 +69,7 @@ cp -a "$tmp/enc" "$tmp/t3"
 truncate -s -1 "$tmp/t3/mm-1.img"
 refused "a truncated image" "mm-1.img: (truncated|authentication failed)" "$tmp/t3" --tls-key "$pki/key.pem"
 cp -a "$tmp/enc" "$tmp/t4"
-/usr/bin/python3 -c ' # a cipher.img of a format 2
+/usr/bin/python3 -c ' # a cipher.img of a format 3
 import struct, sys
 sys.path.insert(0, sys.argv[2])
 from pycriu import images
@@ -76,11 +77,11 @@ p = sys.argv[1]
 data = open(p, "rb").read()
 ce = images.pb.cipher_entry()
 ce.ParseFromString(data[12:])
-ce.format = 2
+ce.format = 3
 body = ce.SerializeToString()
 open(p, "wb").write(data[:8] + struct.pack("<I", len(body)) + body)
 ' "$tmp/t4/cipher.img" "$E2E_TOP/build/python"
-refused "a newer format" "cipher.img: unsupported format version 2" "$tmp/t4" --tls-key "$pki/key.pem"
+refused "a newer format" "cipher.img: unsupported format version 3" "$tmp/t4" --tls-key "$pki/key.pem"
 
 # Forensics: the memory of the tasks, read from the encrypted checkpoint
 k=(--tls-key "$pki/key.pem")

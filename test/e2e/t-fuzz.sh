@@ -16,7 +16,7 @@ SMOKE_RUNS=${SMOKE_RUNS:-20000}
 # build when a source is newer than the last build
 stale=0
 [ -f "$out/.built" ] || stale=1
-for f in "$fz"/*.c "$fz"/*.h "$fz"/build.sh "$E2E_TOP"/criu/crypt-*.[ch] "$E2E_TOP"/criu/include/crypt.h "$E2E_TOP"/test/unit/stub.c \
+for f in "$fz"/*.c "$fz"/*.h "$fz"/build.sh "$E2E_TOP"/criu/crypt-*.[ch] "$E2E_TOP"/criu/include/crypt.h "$E2E_TOP"/test/unit/stub.c "$E2E_TOP"/test/unit/module.mk \
 	"$E2E_TOP/build/criu/images/cipher.pb-c.c"; do
 	[ "$f" -nt "$out/.built" ] && stale=1
 done
@@ -42,7 +42,7 @@ finding() {
 		sed 's/^/    # /' >>"$tmp/$h.why"
 }
 
-for h in cipher cipher-fields stream stream-seal tags pages; do
+for h in cipher cipher-fields signature stream stream-seal tags pages; do
 	bin="$out/fuzz-$h"
 	bad=""
 	# 1. the regression inputs, one run each

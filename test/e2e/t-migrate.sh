@@ -34,14 +34,6 @@ wait_ps() {
 		grep -q 'Session over' "$1/ps.log" && ! grep -q 'Error' "$1/ps.log"
 }
 
-# start_keeper NAME: a page-keeper with a new secret; sets $pid and $secret
-start_keeper() {
-	secret="s3cr3t-migrate-$RANDOM$RANDOM$RANDOM"
-	echo "$secret" >"$tmp/$1.secret"
-	: >"$tmp/$1.log"
-	pid=$(start_in_pidns "$keeper" "$tmp/$1.secret" "$tmp/$1.log" "$tmp/$1.result")
-	wait_for "[ \"\$(last_tick '$tmp/$1.log')\" -ge 2 ] 2>/dev/null" 10
-}
 
 # dump_to_ps NAME PSDIR [ARGS...]: dump a new keeper into $tmp/NAME, its
 # pages to a page server started for PSDIR

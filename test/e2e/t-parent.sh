@@ -114,8 +114,8 @@ check_refused "parent: a plain checkpoint that is its own parent" "$tmp/loop" "$
 # --prev-images-dir a would (all its pages are its own, so that it
 # restores with a as much as without a parent)
 variant bound
-PYTHONPATH="$E2E_TOP/build/python" /usr/bin/python3 "$E2E_TOP/test/e2e/bind-parent.py" \
-	"$tmp/bound" "$pki/key.pem" "$tmp/a" || not_ok "parent: bind-parent.py"
+/usr/bin/python3 "$E2E_TOP/test/e2e/crit-bind.py" \
+	"$tmp/bound" "$pki/key.pem" "$tmp/a" || not_ok "parent: crit-bind.py"
 variant nolink bound
 refused "a checkpoint that records a parent, without its link" "$tmp/nolink" \
 	"nolink/cipher.img: dumped against a parent, but [^ ]*nolink has no parent link"

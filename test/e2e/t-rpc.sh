@@ -1,6 +1,7 @@
 # Encrypted checkpoints through criu swrk, as container engines ask for
 # them: libcriu (lib/c) and pycriu dump a real process encrypted and
-# restore it with the key, and libcriu's feature check finds encryption.
+# restore it with the key, also for several recipients (each key
+# restores), and libcriu's feature check finds encryption.
 # A missing certificate, a wrong key and a changed page are refused with
 # criu's errno in the response (ENOKEY, EKEYREJECTED, EBADMSG) and its
 # first error line; the process keeps running after a failed dump, and
@@ -72,6 +73,21 @@ before=$(last_tick)
 restored "rpc: libcriu restore with criu_set_tls_key()" "$(lcc restore "$tmp/d" "$pki/key.pem")"
 e2e_cleanup
 
+# several recipients through libcriu (criu_add_tls_cert()): each key restores
+start
+mkdir -p "$tmp/two"
+out=$(lcc dump "$pid" "$tmp/two" "$pki/cert.pem" "$pki/ec-cert.pem")
+check "rpc: libcriu dump for two recipients, criu_add_tls_cert() ($out)" test "$out" = dumped
+wait_for 'not running' 10
+cp -a "$tmp/two" "$tmp/two-rsa"
+before=$(last_tick)
+restored "rpc: ... the EC recipient's key restores it" "$(lcc restore "$tmp/two" "$pki/ec-key.pem")"
+e2e_cleanup
+wait_for 'not running' 10
+before=$(last_tick)
+restored "rpc: ... and so does the RSA recipient's" "$(lcc restore "$tmp/two-rsa" "$pki/key.pem")"
+e2e_cleanup
+
 # pycriu
 start
 mkdir -p "$tmp/py"
@@ -84,6 +100,16 @@ refused "rpc: pycriu restore with another key" 129 "encrypted for another key" "
 check "rpc: ... and no process is left" not running
 before=$(last_tick)
 restored "rpc: pycriu restore with opts.tls_key" "$(pyc restore "$tmp/py" "$pki/key.pem")"
+e2e_cleanup
+
+# several recipients through pycriu (opts.tls_certs besides opts.tls_cert)
+start
+mkdir -p "$tmp/py2"
+out=$(pyc dump "$pid" "$tmp/py2" "$pki/other-cert.pem" "$pki/cert.pem")
+check "rpc: pycriu dump with opts.tls_cert and opts.tls_certs ($out)" test "$out" = dumped
+wait_for 'not running' 10
+before=$(last_tick)
+restored "rpc: ... the key of opts.tls_certs' certificate restores it" "$(pyc restore "$tmp/py2" "$pki/key.pem")"
 e2e_cleanup
 
 # the restore policy over RPC: opts.encrypt on a restore refuses a plain checkpoint

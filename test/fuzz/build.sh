@@ -14,8 +14,10 @@ tree="$top/build/criu"
 out=${1:-$top/build/fuzz}
 mkdir -p "$out/obj"
 
-HARNESSES="cipher cipher-fields stream stream-seal tags pages"
-INC="-D_GNU_SOURCE -DCONFIG_ENCRYPTION -DFUZZ_PKI_DIR=\"$top/build/pki\" -iquote $tree/criu -iquote $tree/criu/include -iquote $tree/include
+HARNESSES="cipher cipher-fields signature stream stream-seal tags pages"
+# where the module looks for criu's default CA: nowhere (test/unit/module.mk)
+SYSCONF=$(sed -n 's/^CRYPT_SYSCONFDIR[[:space:]]*:= *//p' "$top/test/unit/module.mk")
+INC="-D_GNU_SOURCE -DCONFIG_ENCRYPTION -DSYSCONFDIR=\"$SYSCONF\" -DFUZZ_PKI_DIR=\"$top/build/pki\" -iquote $tree/criu -iquote $tree/criu/include -iquote $tree/include
 	-iquote $tree/criu/arch/x86/include -iquote $tree -I$tree/compel/include/uapi -I$tree/include -I$tree
 	-I$src"
 SAN="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"

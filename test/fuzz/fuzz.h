@@ -36,6 +36,7 @@ extern ssize_t read_all(int fd, void *buf, size_t size);
 extern ssize_t write_all(int fd, const void *buf, size_t size);
 extern void fuzz_init(void);
 extern const char *fuzz_pki(const char *file);
+extern void fuzz_cert_id(const char *file, uint8_t *kid);
 extern struct crypt_ctx *fuzz_ctx(void);
 extern int fuzz_memfd(const void *buf, size_t len);
 extern void *fuzz_file(int fd, size_t *len);

@@ -1,8 +1,9 @@
 /*
  * Seeds for the fuzz harnesses, made with the module itself:
  *   mkseeds DIR    writes DIR/<harness>/<name> for every harness
- * cipher: cipher.img files of new checkpoints for the test certificate
- * (with and without a parent); stream: images sealed under the harnesses'
+ * cipher: cipher.img files of new checkpoints for the test certificates
+ * (RSA, P-256, P-384; with and without a parent; one with a recipient
+ * twice); cipher-fields: lists of changes; stream: images sealed under the harnesses'
  * fixed key; the others: inputs in the harnesses' own formats.  The
  * cipher.img seeds are for the test keys of this machine, so they are made
  * at test time; the others could be kept, and are in test/fuzz/corpus.
@@ -32,16 +33,27 @@ static void put(const char *harness, const char *name, const void *buf, size_t l
 		abort();
 }
 
-static void cipher_seed(const char *name, const uint8_t *parent)
+/*
+ * A cipher.img of a new checkpoint for the test certificates certs (a
+ * NULL-terminated list), with a parent or not; with dup, its first
+ * recipient again at the end (a writer never writes that)
+ */
+static void cipher_seed(const char *name, const char *const *certs, const uint8_t *parent, bool dup)
 {
 	uint32_t magic[2] = { IMG_COMMON_MAGIC, CIPHER_MAGIC }, size;
+	const char *paths[8];
 	struct crypt_ctx *ctx;
 	CipherEntry ce;
 	uint8_t *buf;
+	int nr;
 
-	ctx = crypt_ctx_new(fuzz_pki("cert.pem"), parent, &ce);
+	for (nr = 0; certs[nr]; nr++)
+		paths[nr] = strdup(fuzz_pki(certs[nr]));
+	ctx = crypt_ctx_new(paths, nr, parent, &ce);
 	if (!ctx)
 		abort();
+	if (dup) /* ce.recipients has room for CRYPT_MAX_RECIPIENTS */
+		ce.recipients[ce.n_recipients++] = ce.recipients[0];
 	size = cipher_entry__get_packed_size(&ce);
 	buf = malloc(sizeof(magic) + 4 + size);
 	memcpy(buf, magic, sizeof(magic));
@@ -49,8 +61,12 @@ static void cipher_seed(const char *name, const uint8_t *parent)
 	cipher_entry__pack(&ce, buf + sizeof(magic) + 4);
 	put("cipher", name, buf, sizeof(magic) + 4 + size);
 	free(buf);
+	if (dup)
+		ce.n_recipients--;
 	crypt_entry_free(&ce);
 	crypt_ctx_free(ctx);
+	while (nr--)
+		free((char *)paths[nr]);
 }
 
 static void sealed_seed(const char *harness, const char *name, size_t len)
@@ -101,23 +117,87 @@ int main(int argc, char **argv)
 	fuzz_init();
 	mkdir(top, 0755);
 
-	/* cipher */
-	cipher_seed("new", NULL);
-	memset(parent, 0x5a, sizeof(parent));
-	cipher_seed("new-parent", parent);
+	/* cipher: for RSA, P-256 and P-384 recipients */
+	{
+		const char *const rsa[] = { "cert.pem", NULL }, *const ec[] = { "ec-cert.pem", NULL },
+				  *const ec384[] = { "ec384-cert.pem", NULL },
+				  *const three[] = { "cert.pem", "ec-cert.pem", "ec384-cert.pem", NULL },
+				  *const others[] = { "other-cert.pem", "ec384-cert.pem", "ec-cert.pem", "cert.pem",
+						      NULL };
 
-	/* cipher-fields: the real entry; a forged one with a key of the harness's own wrap; changes */
+		cipher_seed("new", rsa, NULL, false);
+		memset(parent, 0x5a, sizeof(parent));
+		cipher_seed("new-parent", rsa, parent, false);
+		cipher_seed("new-ec", ec, NULL, false);
+		cipher_seed("new-ec384-parent", ec384, parent, false);
+		cipher_seed("new-three", three, NULL, false);
+		cipher_seed("new-others-first", others, NULL, false);
+		cipher_seed("new-dup", three, NULL, true);
+	}
+
+	/*
+	 * cipher-fields (fuzz-cipher-fields.c): each op is its number, the
+	 * index of the recipient it changes, and its arguments.  The real
+	 * entry; forged ones, with a key of the harness's own RSA or EC wrap
+	 * and the right MAC under it (op 17, the fourth key known); the real
+	 * key wrapped again for P-256; and changes.
+	 */
 	put("cipher-fields", "real", "", 0);
 	{
-		uint8_t forged[64] = { 11, 0, 0, 0, 0, 0, 0, 32 }, fmt[] = { 0, 2, 0, 0, 0 },
-			alg[] = { 2, 5, 'r', 's', 'a', '-', 'x' }, parent_op[] = { 9, 32 };
+		uint8_t b[1024], *q;
+		int i;
 
-		memset(forged + 8, 0x33, 32);
-		forged[40] = 13;
-		put("cipher-fields", "forged", forged, 41);
-		put("cipher-fields", "format", fmt, sizeof(fmt));
-		put("cipher-fields", "alg", alg, sizeof(alg));
-		put("cipher-fields", "parent", parent_op, sizeof(parent_op));
+		/* op 15, shaped: EM of a 32-byte message of 0x33 */
+		q = b;
+		*q++ = 15, *q++ = 0, *q++ = 1, *q++ = 0, *q++ = 0, *q++ = 0, *q++ = 0, *q++ = 0, *q++ = 0, *q++ = 32;
+		memset(q, 0x33, 32);
+		q += 32;
+		*q++ = 17, *q++ = 0, *q++ = 3;
+		put("cipher-fields", "forged-rsa", b, q - b);
+		/* op 16: P-256 (0), the scalar 0x0101..., a key of the input (0x80) */
+		q = b;
+		*q++ = 16, *q++ = 1, *q++ = 0;
+		memset(q, 0x01, 32);
+		q += 32;
+		*q++ = 0x80;
+		memset(q, 0x44, 32);
+		q += 32;
+		*q++ = 17, *q++ = 0, *q++ = 3;
+		put("cipher-fields", "forged-ec", b, q - b);
+		/* op 16: P-384 (1) of the real key: it opens with the real MAC */
+		q = b;
+		*q++ = 16, *q++ = 2, *q++ = 1;
+		memset(q, 0x07, 48);
+		q += 48;
+		*q++ = 0;
+		put("cipher-fields", "rewrap-ec384", b, q - b);
+		/* format 1; the wrap of the RSA recipient "rsa-x"; a parent and the MAC with it */
+		put("cipher-fields", "format", (uint8_t[]){ 0, 0, 1, 0, 0, 0 }, 6);
+		put("cipher-fields", "wrap", (uint8_t[]){ 11, 0, 5, 'r', 's', 'a', '-', 'x' }, 8);
+		q = b;
+		*q++ = 3, *q++ = 0, *q++ = 32;
+		memset(q, 0x5a, 32);
+		q += 32;
+		*q++ = 17, *q++ = 0, *q++ = 0;
+		put("cipher-fields", "parent", b, q - b);
+		/* the P-256 recipient again, first; the RSA one dropped; a recipient of the RSA key's id first */
+		put("cipher-fields", "dup", (uint8_t[]){ 8, 1, 0 }, 3);
+		put("cipher-fields", "drop", (uint8_t[]){ 7, 0 }, 2);
+		put("cipher-fields", "junk-first", (uint8_t[]){ 9, 0, 0, 0 }, 4);
+		/* the P-256 ephemeral key: Y negated; a byte flipped; compressed; X = p */
+		put("cipher-fields", "negated", (uint8_t[]){ 14, 1, 4, 0 }, 4);
+		put("cipher-fields", "flipped", (uint8_t[]){ 14, 1, 3, 1, 0x40, 0 }, 6);
+		put("cipher-fields", "compressed", (uint8_t[]){ 14, 1, 7, 0 }, 4);
+		put("cipher-fields", "x-is-p", (uint8_t[]){ 14, 1, 5, 0 }, 4);
+		/* 13 recipients of other keys (32-byte key ids of the input): 16 in all; and 17 */
+		for (i = 0, q = b; i < 14; i++) {
+			*q++ = 9, *q++ = 0, *q++ = 0xff, *q++ = 0xe0;
+			memset(q, i, 32);
+			q += 32;
+			if (i == 12)
+				put("cipher-fields", "sixteen", b, q - b);
+		}
+		put("cipher-fields", "seventeen", b, q - b);
 	}
 
 	/* stream: sealed images under the fixed key */

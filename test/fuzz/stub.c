@@ -8,6 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <nettle/sha2.h>
+
 #include "log.h"
 #include "fuzz.h"
 
@@ -29,6 +34,32 @@ const char *fuzz_pki(const char *file)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	return path;
+}
+
+/*
+ * The id of the key of the test certificate file (section 4 of the
+ * format): the SHA-256 of its DER SubjectPublicKeyInfo, computed here
+ */
+void fuzz_cert_id(const char *file, uint8_t *kid)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_pubkey_t pub;
+	gnutls_datum_t d, der;
+	struct sha256_ctx h;
+
+	if (gnutls_load_file(fuzz_pki(file), &d) < 0 || gnutls_x509_crt_init(&crt) < 0 ||
+	    gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM) < 0 || gnutls_pubkey_init(&pub) < 0 ||
+	    gnutls_pubkey_import_x509(pub, crt, 0) < 0 || gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der) < 0) {
+		fprintf(stderr, "fuzz: can't read the key of %s\n", fuzz_pki(file));
+		abort();
+	}
+	sha256_init(&h);
+	sha256_update(&h, der.size, der.data);
+	sha256_digest(&h, SHA256_DIGEST_SIZE, kid);
+	gnutls_free(der.data);
+	gnutls_free(d.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(crt);
 }
 
 /* A checkpoint's keys under a fixed checkpoint key and id */

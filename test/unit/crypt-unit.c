@@ -6,18 +6,30 @@
  *   crypt-unit kat VECTORS_DIR    known answers from python3-cryptography-vectors:
  *                                 ChaCha20-Poly1305 (RFC 8439 and others),
  *                                 the module's HKDF-SHA256 (RFC 5869), its
- *                                 RSA-OAEP-SHA256, its page cipher: XTS
- *                                 (NIST XTSGenAES256) and GMAC (NIST GCM)
+ *                                 RSA-OAEP-SHA256, the ECDH of its EC wrap
+ *                                 (NIST KAS ECC, P-256 and P-384), its page
+ *                                 cipher: XTS (NIST XTSGenAES256) and GMAC
+ *                                 (NIST GCM)
  *   crypt-unit stream DIR         framing of the authenticated stream
  *   crypt-unit pages              the page cipher: round trips, tampering
- *   crypt-unit new CERT           make a cipher.img entry, print its fields
- *                                 (for a cross-check with Python)
- *   crypt-unit open KEY FIELDS... open an entry made elsewhere, print the
+ *   crypt-unit new OUT PARENT CERT...
+ *                                 write the cipher.img of a new checkpoint
+ *                                 for the certificates to OUT (PARENT: the
+ *                                 parent's digest in hex, or -), print the
  *                                 key derived for "core-1.img" and nonce 0
+ *                                 (for a cross-check with Python)
+ *   crypt-unit open KEY CIPHER    open a cipher.img made elsewhere, print
+ *                                 that key
+ *   crypt-unit digest CIPHER MANIFEST
+ *                                 print the checkpoint's digest
+ *   crypt-unit norandom CERT...   without random bytes: no checkpoint, and
+ *                                 each certificate's wrap fails
  */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +44,12 @@
 #include <sodium.h>
 
 #include "crypt-private.h"
+#include "magic.h"
 #include "stub.h"
 #include "images/cipher.pb-c.h"
 
+/* test/unit/stub.c: no log while it is set (failures a test expects) */
+extern bool stub_log_quiet;
 
 /* gnutls_rnd() as the module calls it, made to fail on demand */
 static int fail_rnd;
@@ -322,7 +337,9 @@ static void kat_oaep(const char *dir)
 		int ret;
 
 		fail_rnd = 1;
+		stub_log_quiet = true;
 		ret = crypt_oaep_decrypt(&pub, &priv, buf, pub.size, msg, &mlen);
+		stub_log_quiet = false;
 		fail_rnd = 0;
 		result(ret != 0, "RSA-OAEP: no random bytes for blinding, and the unwrap fails");
 	}
@@ -643,63 +660,297 @@ static void page_tests(void)
 	free(buf);
 }
 
-/* "new CERT": a cipher.img entry, fields printed one a line for Python */
-static int cmd_new(const char *cert)
-{
-	CipherEntry ce;
-	struct crypt_ctx *ctx = crypt_ctx_new(cert, NULL, &ce);
-	uint8_t key[32], nonce[CRYPT_NONCE_LEN + 10] = {};
+/* libsodium's ChaCha20-Poly1305 nonce of the EC wrap: zeros */
+static const uint8_t zero_nonce[12];
 
-	if (!ctx)
-		return 1;
-	printf("format %u\nwrap %s\nstream %s\npages %s\nid ", ce.format, ce.wrap, ce.stream, ce.pages);
-	hex(ce.id.data, ce.id.len);
-	printf("\nrecipient ");
-	hex(ce.recipient.data, ce.recipient.len);
-	printf("\nwrapped_key ");
-	hex(ce.wrapped_key.data, ce.wrapped_key.len);
-	printf("\nmac ");
-	hex(ce.mac.data, ce.mac.len);
-	memcpy(nonce + CRYPT_NONCE_LEN, "core-1.img", 10);
-	crypt_derive(ctx, "criu-encrypt v1 stream", nonce, sizeof(nonce), key, sizeof(key));
-	printf("\nstream_key ");
+/* len bytes of the hex string s, right-aligned (big-endian numbers): 0, or -1 if it is longer */
+static int unhex_fixed(const char *s, uint8_t *out, size_t len)
+{
+	size_t digits = s ? strspn(s, "0123456789abcdefABCDEF") : 0, n = (digits + 1) / 2;
+
+	if (!digits || n > len)
+		return -1;
+	memset(out, 0, len);
+	unhex(s, out + len - n, n);
+	return 0;
+}
+
+/*
+ * The EC wrap's unwrap, crypt_ecdh_unwrap(), on NIST's ECDH primitive
+ * vectors (KAS ECC, static unified, Z only) of P-256 and P-384: the
+ * recipient's key is the IUT's (dsIUT, QsIUT), the ephemeral key the
+ * CAVS's (QsCAVS), and the wrapped key is made here from the vector's Z,
+ * as section 4 of the format says (HKDF of the module, checked above on
+ * RFC 5869; libsodium's ChaCha20-Poly1305).  A correct vector must unwrap
+ * to the key (and not under another checkpoint id), one whose Z was
+ * changed must not unwrap, and one whose CAVS key is not a point of the
+ * curve must be refused.  Vectors of a bad IUT key are not for a reader.
+ */
+static void kat_ecdh(const char *dir)
+{
+	static const char label[] = CRYPT_LABEL_ECDH;
+	static const struct {
+		const char *name, *wrap;
+		gnutls_ecc_curve_t curve;
+		size_t len;
+	} curves[] = {
+		{ "P-256", CRYPT_WRAP_P256, GNUTLS_ECC_CURVE_SECP256R1, 32 },
+		{ "P-384", CRYPT_WRAP_P384, GNUTLS_ECC_CURVE_SECP384R1, 48 },
+	};
+	int right[2] = {}, changed[2] = {}, off[2] = {}, bad[2] = {}, c, i;
+	struct record r = {};
+	FILE *f = open_vectors(dir, "asymmetric/ECDH/KASValidityTest_ECCStaticUnified_NOKC_ZZOnly_init.fax");
+
+	if (!f)
+		return;
+	while (next_record(f, &r)) {
+		uint8_t d[48], qx[48], qy[48], z[48], eph[1 + 2 * 48], kid[CRYPT_HASH_LEN], id[CRYPT_ID_LEN];
+		uint8_t key[CRYPT_KEY_LEN], kek[CRYPT_KEY_LEN], prk[CRYPT_HASH_LEN], wrapped[CRYPT_KEY_LEN + 16];
+		uint8_t out[CRYPT_KEY_LEN], info[sizeof(label) + 1 + 2 * 48 + CRYPT_HASH_LEN];
+		const char *res = rec_get(&r, "Result"), *cx = rec_get(&r, "QsCAVSx");
+		CipherRecipient rc = CIPHER_RECIPIENT__INIT;
+		gnutls_datum_t dx, dy, dk;
+		gnutls_x509_privkey_t k;
+		size_t len, eph_len;
+		int kind, ret;
+
+		if (!res || !cx)
+			continue;
+		for (c = 0; c < 2 && strlen(cx) != 2 * curves[c].len; c++)
+			;
+		if (c == 2)
+			continue; /* another curve */
+		/* 0: correct, 1: Z changed, 2: the CAVS key is not a point of the curve */
+		kind = res[0] == 'P' ? 0 : !strncmp(res, "F (8 ", 5) ? 1 :
+		       (!strncmp(res, "F (1 ", 5) || !strncmp(res, "F (2 ", 5)) ? 2 : -1;
+		if (kind < 0)
+			continue;
+		len = curves[c].len;
+		eph_len = 1 + 2 * len;
+		if (unhex_fixed(rec_get(&r, "dsIUT"), d, len) || unhex_fixed(rec_get(&r, "QsIUTx"), qx, len) ||
+		    unhex_fixed(rec_get(&r, "QsIUTy"), qy, len) || unhex_fixed(rec_get(&r, "Z"), z, len) ||
+		    unhex_fixed(cx, eph + 1, len) || unhex_fixed(rec_get(&r, "QsCAVSy"), eph + 1 + len, len)) {
+			bad[c] = 1;
+			continue;
+		}
+		eph[0] = 0x04;
+		dx = (gnutls_datum_t){ qx, len };
+		dy = (gnutls_datum_t){ qy, len };
+		dk = (gnutls_datum_t){ d, len };
+		if (gnutls_x509_privkey_init(&k) < 0)
+			abort();
+		if (gnutls_x509_privkey_import_ecc_raw(k, curves[c].curve, &dx, &dy, &dk) < 0) {
+			gnutls_x509_privkey_deinit(k);
+			bad[c] = 1;
+			continue;
+		}
+		for (i = 0; i < CRYPT_HASH_LEN; i++)
+			kid[i] = 0xc0 ^ i;
+		for (i = 0; i < CRYPT_ID_LEN; i++)
+			id[i] = right[c] + changed[c] + off[c] + i;
+		randombytes_buf(key, sizeof(key));
+		/* KEK = HKDF(salt = id, IKM = Z, info = label || 0x00 || ephemeral || key_id) */
+		memcpy(info, label, sizeof(label));
+		memcpy(info + sizeof(label), eph, eph_len);
+		memcpy(info + sizeof(label) + eph_len, kid, sizeof(kid));
+		crypt_hkdf_extract(id, sizeof(id), z, len, prk);
+		crypt_hkdf_expand(prk, info, sizeof(label) + eph_len + sizeof(kid), kek, sizeof(kek));
+		crypto_aead_chacha20poly1305_ietf_encrypt(wrapped, NULL, key, sizeof(key), NULL, 0, NULL, zero_nonce,
+							  kek);
+		rc.wrap = (char *)curves[c].wrap;
+		rc.key_id = (ProtobufCBinaryData){ sizeof(kid), kid };
+		rc.wrapped_key = (ProtobufCBinaryData){ sizeof(wrapped), wrapped };
+		rc.ephemeral = (ProtobufCBinaryData){ eph_len, eph };
+		rc.has_ephemeral = true;
+		memset(out, 0, sizeof(out));
+		stub_log_quiet = kind != 0;
+		ret = crypt_ecdh_unwrap(k, "kat", id, &rc, out, "kat");
+		if (kind == 0) {
+			bad[c] |= ret || memcmp(out, key, sizeof(key));
+			id[0] ^= 1;
+			stub_log_quiet = true;
+			bad[c] |= !crypt_ecdh_unwrap(k, "kat", id, &rc, out, "kat");
+			right[c]++;
+		} else {
+			bad[c] |= !ret;
+			kind == 1 ? changed[c]++ : off[c]++;
+		}
+		stub_log_quiet = false;
+		gnutls_x509_privkey_deinit(k);
+	}
+	fclose(f);
+	for (c = 0; c < 2; c++)
+		result(right[c] && changed[c] && off[c] && !bad[c],
+		       "EC wrap: ECDH %s known answers of NIST KAS ECC (Z only) through the unwrap: %d unwrap (and not "
+		       "under another id), %d of a changed Z and %d of an ephemeral key off the curve are refused",
+		       curves[c].name, right[c], changed[c], off[c]);
+}
+
+static void *read_whole(const char *path, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) || !(buf = malloc(st.st_size + 1)) || read(fd, buf, st.st_size) != st.st_size) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+	*len = st.st_size;
+	return buf;
+}
+
+/* The key of the stream "core-1.img" of nonce 0: what a checkpoint's key gives */
+static void print_stream_key(const struct crypt_ctx *ctx)
+{
+	uint8_t key[32];
+
+	crypt_derive_named(ctx, CRYPT_LABEL_STREAM, (const uint8_t[CRYPT_NONCE_LEN]){}, "core-1.img", key, sizeof(key));
+	printf("stream_key ");
 	hex(key, sizeof(key));
 	printf("\n");
+}
+
+/*
+ * "new OUT PARENT CERT...": the cipher.img of a new checkpoint for the
+ * certificates (PARENT: the parent's digest in hex, or "-"), written to
+ * OUT as a dump writes it; prints its stream key.
+ */
+static int cmd_new(const char *out, const char *parent_hex, const char *const *certs, int nr)
+{
+	uint32_t head[3] = { IMG_COMMON_MAGIC, CIPHER_MAGIC };
+	uint8_t parent[CRYPT_HASH_LEN], *buf;
+	bool has_parent = strcmp(parent_hex, "-");
+	struct crypt_ctx *ctx;
+	CipherEntry ce;
+	size_t len;
+	int fd, bad;
+
+	if (has_parent && unhex_fixed(parent_hex, parent, sizeof(parent))) {
+		fprintf(stderr, "new: a parent is 32 bytes in hex\n");
+		return 2;
+	}
+	ctx = crypt_ctx_new(certs, nr, has_parent ? parent : NULL, &ce);
+	if (!ctx)
+		return 1;
+	len = cipher_entry__get_packed_size(&ce);
+	head[2] = len;
+	buf = malloc(sizeof(head) + len);
+	memcpy(buf, head, sizeof(head));
+	cipher_entry__pack(&ce, buf + sizeof(head));
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	bad = fd < 0 || write(fd, buf, sizeof(head) + len) != (ssize_t)(sizeof(head) + len);
+	if ((fd >= 0 && close(fd)) || bad) {
+		perror(out);
+		return 2;
+	}
+	print_stream_key(ctx);
+	free(buf);
 	crypt_entry_free(&ce);
 	crypt_ctx_free(ctx);
 	return 0;
 }
 
-/* "open KEY format wrap stream pages id recipient wrapped_key mac" */
-static int cmd_open(char **argv)
+/* "open KEY CIPHER": the file CIPHER read as criu reads cipher.img, opened with KEY; prints its stream key */
+static int cmd_open(const char *key, const char *path)
 {
-	static uint8_t id[64], rcp[64], wk[2048], mac[64];
-	uint8_t key[32], nonce[CRYPT_NONCE_LEN + 10] = {};
-	CipherEntry ce = CIPHER_ENTRY__INIT;
-	struct crypt_ctx *ctx;
+	struct crypt_ctx *ctx = NULL;
+	CipherEntry *ce;
+	uint8_t *buf;
+	size_t len;
 
-	ce.format = atoi(argv[1]);
-	ce.wrap = argv[2];
-	ce.stream = argv[3];
-	ce.pages = argv[4];
-	ce.id.len = unhex(argv[5], id, sizeof(id));
-	ce.id.data = id;
-	ce.recipient.len = unhex(argv[6], rcp, sizeof(rcp));
-	ce.recipient.data = rcp;
-	ce.wrapped_key.len = unhex(argv[7], wk, sizeof(wk));
-	ce.wrapped_key.data = wk;
-	ce.mac.len = unhex(argv[8], mac, sizeof(mac));
-	ce.mac.data = mac;
-	ctx = crypt_ctx_open(&ce, argv[0], "cipher.img");
-	if (!ctx)
-		return 1;
-	memcpy(nonce + CRYPT_NONCE_LEN, "core-1.img", 10);
-	crypt_derive(ctx, "criu-encrypt v1 stream", nonce, sizeof(nonce), key, sizeof(key));
-	printf("stream_key ");
-	hex(key, sizeof(key));
-	printf("\n");
+	buf = read_whole(path, &len);
+	ce = len <= CRYPT_CIPHER_MAX ? crypt_cipher_parse(buf, len, "cipher.img") : NULL;
+	if (ce)
+		ctx = crypt_ctx_open(ce, key, "cipher.img");
+	if (ctx)
+		print_stream_key(ctx);
 	crypt_ctx_free(ctx);
+	if (ce)
+		cipher_entry__free_unpacked(ce, NULL);
+	free(buf);
+	return ctx ? 0 : 1;
+}
+
+/* "digest CIPHER MANIFEST": the digest of the checkpoint of these two files (section 9) */
+static int cmd_digest(const char *cipher, const char *manifest)
+{
+	uint8_t digest[CRYPT_HASH_LEN], *c, *m;
+	size_t clen, mlen;
+	CipherEntry *ce;
+
+	c = read_whole(cipher, &clen);
+	m = read_whole(manifest, &mlen);
+	ce = crypt_cipher_parse(c, clen, "cipher.img");
+	if (!ce)
+		return 1;
+	crypt_checkpoint_digest(ce, m, mlen, digest);
+	printf("digest ");
+	hex(digest, sizeof(digest));
+	printf("\n");
+	cipher_entry__free_unpacked(ce, NULL);
+	free(c);
+	free(m);
 	return 0;
+}
+
+/*
+ * "norandom CERT...": without random bytes no checkpoint is made, and the
+ * wrap of each certificate fails, and returns: each wrap runs in a child
+ * that gets 5 seconds.
+ */
+static void cmd_norandom(const char *const *certs, int nr)
+{
+	uint8_t key[CRYPT_KEY_LEN] = {}, id[CRYPT_ID_LEN] = {}, kid[CRYPT_HASH_LEN] = {};
+	struct crypt_ctx *ctx;
+	CipherEntry ce;
+	int i, status, waited;
+	pid_t pid;
+
+	fail_rnd = 1;
+	stub_log_quiet = true;
+	ctx = crypt_ctx_new(certs, nr, NULL, &ce);
+	fail_rnd = 0;
+	stub_log_quiet = false;
+	result(!ctx, "no random bytes: no new checkpoint");
+	if (ctx) {
+		crypt_entry_free(&ce);
+		crypt_ctx_free(ctx);
+	}
+	for (i = 0; i < nr; i++) {
+		CipherRecipient r = CIPHER_RECIPIENT__INIT;
+		gnutls_x509_crt_t *chain, crt;
+		unsigned int nr_chain;
+		int alg;
+
+		if (crypt_chain_load(certs[i], &chain, &nr_chain) || !nr_chain) {
+			result(0, "%s: can't load it", certs[i]);
+			continue;
+		}
+		crt = chain[0];
+		alg = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			fail_rnd = 1;
+			stub_log_quiet = true;
+			r.key_id = (ProtobufCBinaryData){ sizeof(kid), kid };
+			_exit(!(alg == GNUTLS_PK_RSA ? crypt_rsa_wrap(crt, certs[i], key, &r) :
+						       crypt_ecdh_wrap(crt, certs[i], id, key, &r)));
+		}
+		for (waited = 0; pid > 0 && waited < 500 && !waitpid(pid, &status, WNOHANG); waited++)
+			usleep(10000);
+		if (pid > 0 && waited == 500) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			result(0, "%s: no random bytes, and the %s wrap does not return in 5 s", certs[i],
+			       gnutls_pk_algorithm_get_name(alg));
+		} else
+			result(pid > 0 && WIFEXITED(status) && !WEXITSTATUS(status),
+			       "%s: no random bytes, and the %s wrap fails", certs[i], gnutls_pk_algorithm_get_name(alg));
+		crypt_chain_free(chain, nr_chain);
+	}
 }
 
 int main(int argc, char **argv)
@@ -711,16 +962,21 @@ int main(int argc, char **argv)
 		kat_chacha(argv[2], "ciphers/ChaCha20Poly1305/boringssl.txt");
 		kat_hkdf(argv[2]);
 		kat_oaep(argv[2]);
+		kat_ecdh(argv[2]);
 		kat_xts(argv[2]);
 		kat_gmac(argv[2]);
 	} else if (argc == 3 && !strcmp(argv[1], "stream"))
 		stream_tests(argv[2]);
 	else if (argc == 2 && !strcmp(argv[1], "pages"))
 		page_tests();
-	else if (argc == 3 && !strcmp(argv[1], "new"))
-		return cmd_new(argv[2]);
-	else if (argc == 11 && !strcmp(argv[1], "open"))
-		return cmd_open(argv + 2);
+	else if (argc >= 5 && !strcmp(argv[1], "new"))
+		return cmd_new(argv[2], argv[3], (const char *const *)argv + 4, argc - 4);
+	else if (argc == 4 && !strcmp(argv[1], "open"))
+		return cmd_open(argv[2], argv[3]);
+	else if (argc == 4 && !strcmp(argv[1], "digest"))
+		return cmd_digest(argv[2], argv[3]);
+	else if (argc >= 3 && !strcmp(argv[1], "norandom"))
+		cmd_norandom((const char *const *)argv + 2, argc - 2);
 	else {
 		fprintf(stderr, "usage: see the head of %s\n", __FILE__);
 		return 2;

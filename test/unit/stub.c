@@ -1,7 +1,8 @@
 /*
  * What the encryption module needs of criu when it is linked alone (unit
  * tests, benchmarks, fuzz harnesses): the log, errors and warnings to
- * stderr (none when stub_log_quiet is set), and util.c's
+ * stderr (none when stub_log_quiet is set), the options (all unset: no
+ * --tls-cacert, no --tls-key-any-mode), and util.c's
  * read_all()/write_all(); and the tests' result lines (stub.h).
  */
 #include <errno.h>
@@ -10,10 +11,14 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "cr_options.h"
 #include "log.h"
 #include "stub.h"
 
 bool stub_log_quiet;
+
+/* crypt-pki.c reads --tls-cacert, --tls-cacrl, --tls-key-pass-file, --tls-key-any-mode */
+struct cr_options opts;
 
 void print_on_level(unsigned int loglevel, const char *format, ...)
 {

@@ -6,6 +6,7 @@
 # usage: check.py CKPT KEY VECTORS   ("ok - ..." lines; exit 1 on a mismatch)
 import hashlib
 import hmac
+import struct
 import sys
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,16 +35,39 @@ def main():
         v[name] = value
     h = bytes.fromhex
 
+    # the vectors' key is a throwaway one, public (format section 10): its
+    # file's mode is whatever the checkout made it
+    crypt.configure(key_any_mode=True)
     cp = crypt.open_dir(ckpt, key_path)
     result(True, "the checkpoint opens (cipher.img, the manifest)")
-    ce = cp._parse_cipher(open(ckpt + "/cipher.img", "rb").read(), "cipher.img")
+    raw = open(ckpt + "/cipher.img", "rb").read()
+    ce = crypt.parse_cipher(raw, "cipher.img")
+    rsa_rcpts = [r for r in ce.recipients if r.wrap == "rsa-oaep-sha256"]
     key = serialization.load_pem_private_key(open(key_path, "rb").read(), None)
-    k = key.decrypt(ce.wrapped_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
-                                                 algorithm=hashes.SHA256(), label=None))
-    result(k == h(v["K"]) and ce.id == h(v["ID"]) and ce.mac == h(v["mac"]) and
-           ce.recipient == h(v["recipient"]), "K (RSA-OAEP), ID, recipient, mac")
-    result(cp.prk == h(v["PRK"]) == hmac.new(ce.id, k, hashlib.sha256).digest() and
-           cp.derive("criu-encrypt v1 cipher.img") == h(v["mac_key"]), "PRK and the MAC key")
+    spki = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ok = ce.format == 2 and len(rsa_rcpts) == 1 and rsa_rcpts[0].key_id == hashlib.sha256(spki).digest()
+    k = key.decrypt(rsa_rcpts[0].wrapped_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
+                                                          algorithm=hashes.SHA256(), label=None)) if ok else b""
+    result(ok and k == h(v["K"]) and ce.id == h(v["ID"]) and ce.mac == h(v["mac"]) and
+           rsa_rcpts[0].key_id == h(v["recipient"]) and not rsa_rcpts[0].HasField("ephemeral"),
+           "format 2, K (RSA-OAEP of the only RSA recipient), ID, recipient (its key_id), mac")
+    mac_key = cp.derive("criu-encrypt v2 cipher.img")
+    result(cp.prk == h(v["PRK"]) == hmac.new(ce.id, k, hashlib.sha256).digest() and mac_key == h(v["mac_key"]),
+           "PRK and the MAC key")
+
+    # M and mac by hand (format section 4), and the checkpoint's digest
+    # (section 9), which crypt.py binds parents by
+    def f(x):
+        return struct.pack(">H", len(x)) + x
+    m = f(struct.pack(">I", ce.format)) + f(ce.id) + f(ce.stream.encode()) + f(ce.pages.encode())
+    if ce.HasField("parent"):
+        m += f(ce.parent)
+    man = open(ckpt + "/manifest.img", "rb").read()
+    digest = hashlib.sha256(b"criu-encrypt v2 checkpoint\0" + struct.pack(">Q", len(m)) + m + ce.mac +
+                            struct.pack(">Q", len(man)) + man).digest()
+    result(m == crypt.cipher_m(ce) and hmac.new(mac_key, m, hashlib.sha256).digest() == ce.mac,
+           "M (without the recipients) and mac")
+    result("digest" in v and digest == h(v["digest"]) == cp.digest, "the checkpoint's digest")
 
     name = v["stream.name"]
     raw = open(ckpt + "/" + name, "rb").read()
@@ -100,4 +124,9 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (crypt.CryptError, KeyError, ValueError, OSError) as e:
+        # a checkpoint that does not open, a value missing from vectors.txt
+        print("not ok - vectors (crit): %s" % crypt.describe(e))
+        sys.exit(1)

@@ -1,8 +1,9 @@
 /*
  * The test vectors of Documentation/encryption-format.txt: a small
- * encrypted checkpoint (test/vectors/ckpt, for the throwaway key
- * test/vectors/key.pem) and every key, nonce and tag of its stream image
- * and its page image (test/vectors/vectors.txt).
+ * encrypted checkpoint of format 2 (test/vectors/ckpt, for one RSA
+ * recipient, the throwaway key test/vectors/key.pem), its checkpoint
+ * digest, and every key, nonce and tag of its stream image and its page
+ * image (test/vectors/vectors.txt).
  *
  *   vectors make DIR CERT   write the checkpoint into DIR, print vectors.txt;
  *                           randomness from SHA-256 of a counter, so that
@@ -10,7 +11,8 @@
  *   vectors check DIR KEY VECTORS
  *                           the module (criu's code) derives every value
  *                           of VECTORS again from the files of DIR and
- *                           KEY, and opens the images; "ok - ..." lines
+ *                           KEY, and opens the images; "ok - ..." lines.
+ *                           KEY must be mode 600, as criu wants it.
  */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -175,13 +177,61 @@ static void sha256(const void *p, size_t len, uint8_t *out)
 	sha256_digest(&h, SHA256_DIGEST_SIZE, out);
 }
 
+/* F(x) = BE_2(length of x) || x, at p; the end */
+static uint8_t *put_field(uint8_t *p, const void *x, size_t len)
+{
+	*p++ = len >> 8;
+	*p++ = len;
+	memcpy(p, x, len);
+	return p + len;
+}
+
+static uint8_t *put_be64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		*p++ = v >> (56 - 8 * i);
+	return p;
+}
+
+/*
+ * The checkpoint digest of section 9, written here again from the text:
+ * SHA-256(ASCII("criu-encrypt v2 checkpoint") || 0x00 || BE_8(|M|) || M
+ * || mac || BE_8(|P|) || P), M of section 4, P the file manifest.img
+ */
+static void spec_digest(const CipherEntry *ce, const uint8_t *manifest, size_t len, uint8_t *digest)
+{
+	static const char label[] = "criu-encrypt v2 checkpoint";
+	uint8_t m[512], head[8], fmt[4] = { ce->format >> 24, ce->format >> 16, ce->format >> 8, ce->format }, *e;
+	struct sha256_ctx h;
+
+	e = put_field(m, fmt, sizeof(fmt));
+	e = put_field(e, ce->id.data, ce->id.len);
+	e = put_field(e, ce->stream, strlen(ce->stream));
+	e = put_field(e, ce->pages, strlen(ce->pages));
+	if (ce->has_parent)
+		e = put_field(e, ce->parent.data, ce->parent.len);
+	sha256_init(&h);
+	sha256_update(&h, sizeof(label), (const uint8_t *)label); /* its 0x00 too */
+	put_be64(head, e - m);
+	sha256_update(&h, sizeof(head), head);
+	sha256_update(&h, e - m, m);
+	sha256_update(&h, ce->mac.len, ce->mac.data);
+	put_be64(head, len);
+	sha256_update(&h, sizeof(head), head);
+	sha256_update(&h, len, manifest);
+	sha256_digest(&h, SHA256_DIGEST_SIZE, digest);
+}
+
 static int cmd_make(const char *dir, const char *cert)
 {
 	static uint8_t plain[STREAM_LEN], pages[NR_PAGES * CRYPT_PAGE_SIZE];
 	uint8_t key[CRYPT_KEY_LEN], k2[2 * CRYPT_KEY_LEN], prk[CRYPT_KEY_LEN], salt[CRYPT_NONCE_LEN];
 	uint8_t tags[NR_PAGES * CRYPT_TAG_LEN], iv[CRYPT_IV_LEN], tweak[16], gnonce[12], h[32], *buf;
 	uint32_t magic[3] = { IMG_COMMON_MAGIC, CIPHER_MAGIC };
-	static const char manifest[] = CRYPT_TAGS_IMG "\n" PAGES_NAME "\n" STREAM_NAME "\n";
+	static const char manifest[] = PAGES_NAME "\n" CRYPT_TAGS_IMG "\n" STREAM_NAME "\n"; /* sorted */
+	const char *const certs[] = { cert };
 	struct crypt_stream *ts;
 	struct crypt_pages *cp;
 	struct crypt_ctx *ctx;
@@ -191,10 +241,13 @@ static int cmd_make(const char *dir, const char *cert)
 	int fd, j;
 
 	/* cipher.img: the checkpoint key is the first random bytes crypt_ctx_new() takes */
-	gnutls_rnd(GNUTLS_RND_KEY, NULL, 0);
-	ctx = crypt_ctx_new(cert, NULL, &ce);
+	ctx = crypt_ctx_new(certs, 1, NULL, &ce);
 	if (!ctx)
 		return 2;
+	if (ce.n_recipients != 1 || strcmp(ce.recipients[0]->wrap, CRYPT_WRAP_RSA)) {
+		fprintf(stderr, "vectors: %s is not an RSA certificate\n", cert);
+		return 2;
+	}
 	len = cipher_entry__get_packed_size(&ce);
 	buf = malloc(sizeof(magic) + len);
 	magic[2] = len;
@@ -228,7 +281,6 @@ static int cmd_make(const char *dir, const char *cert)
 	sealed(ctx, dir, CRYPT_MANIFEST_IMG, manifest, strlen(manifest));
 
 	/* the values: K is the first 32 bytes of the generator */
-	gnutls_rnd(GNUTLS_RND_KEY, NULL, 0);
 	printf("# Made by test/vectors/vectors.c (make); checked by 'vectors check' and check.py.\n");
 	printf("# Hex strings; every value is derived again from the files of ckpt/ and key.pem.\n");
 	{
@@ -248,8 +300,12 @@ static int cmd_make(const char *dir, const char *cert)
 	put_hex(stdout, "PRK", prk, sizeof(prk));
 	crypt_derive(ctx, CRYPT_LABEL_CIPHER, NULL, 0, k2, CRYPT_KEY_LEN);
 	put_hex(stdout, "mac_key", k2, CRYPT_KEY_LEN);
-	put_hex(stdout, "recipient", ce.recipient.data, ce.recipient.len);
+	put_hex(stdout, "recipient", ce.recipients[0]->key_id.data, ce.recipients[0]->key_id.len);
 	put_hex(stdout, "mac", ce.mac.data, ce.mac.len);
+	buf = file(dir, CRYPT_MANIFEST_IMG, &len);
+	crypt_checkpoint_digest(&ce, buf, len, h);
+	put_hex(stdout, "digest", h, sizeof(h));
+	free(buf);
 
 	buf = file(dir, STREAM_NAME, &len);
 	printf("stream.name = %s\n", STREAM_NAME);
@@ -370,13 +426,14 @@ static int same(const char *name, const uint8_t *p, size_t len)
 static int cmd_check(const char *dir, const char *key_path, const char *vectors)
 {
 	uint8_t k[CRYPT_KEY_LEN], k2[2 * CRYPT_KEY_LEN], prk[CRYPT_KEY_LEN], iv[CRYPT_IV_LEN], tag[CRYPT_TAG_LEN];
-	uint8_t tweak[16], gnonce[12], h[32], *cipher, *stream, *pages, *plain;
+	uint8_t tweak[16], gnonce[12], h[32], h2[32], kid[CRYPT_HASH_LEN], *cipher, *stream, *pages, *plain, *man;
 	const uint8_t *salt, *tags;
+	gnutls_x509_privkey_t key;
 	struct crypt_tagset *ts = NULL;
 	struct crypt_stream *s;
 	struct crypt_pages *cp;
 	struct crypt_ctx *ctx, mine = {};
-	size_t clen, slen, plen, i;
+	size_t clen, slen, plen, mlen, i;
 	CipherEntry *ce;
 	char name[64];
 	uint64_t nr;
@@ -389,9 +446,25 @@ static int cmd_check(const char *dir, const char *key_path, const char *vectors)
 	result(ctx != NULL, "vectors: cipher.img opens with the key (unwrap, MAC)");
 	if (!ctx)
 		return 1;
-	result(same("ID", ce->id.data, ce->id.len) && same("recipient", ce->recipient.data, ce->recipient.len) &&
+	ok = !crypt_key_load(key_path, &key);
+	if (ok) {
+		ok = !crypt_key_id(key, kid);
+		gnutls_x509_privkey_deinit(key);
+	}
+	result(ok && ce->format == CRYPT_FORMAT && ce->n_recipients == 1 &&
+		       !strcmp(ce->recipients[0]->wrap, CRYPT_WRAP_RSA) && !ce->recipients[0]->has_ephemeral &&
+		       !memcmp(ce->recipients[0]->key_id.data, kid, sizeof(kid)) && !ce->has_parent,
+	       "vectors: cipher.img is of format 2, for one RSA recipient: the key's, no parent");
+	result(same("ID", ce->id.data, ce->id.len) &&
+		       same("recipient", ce->recipients[0]->key_id.data, ce->recipients[0]->key_id.len) &&
 		       same("mac", ce->mac.data, ce->mac.len),
-	       "vectors: ID, recipient and mac are those of cipher.img");
+	       "vectors: ID, recipient (its key_id) and mac are those of cipher.img");
+	man = file(dir, CRYPT_MANIFEST_IMG, &mlen);
+	crypt_checkpoint_digest(ce, man, mlen, h);
+	spec_digest(ce, man, mlen, h2);
+	result(same("digest", h, sizeof(h)) && !memcmp(h, h2, sizeof(h)),
+	       "vectors: digest is the checkpoint's, of cipher.img and manifest.img (criu's and section 9's)");
+	free(man);
 	for (i = 0; i < CRYPT_KEY_LEN; i++)
 		sscanf(value("K") + 2 * i, "%2hhx", &k[i]);
 	crypt_hkdf_extract(ce->id.data, ce->id.len, k, sizeof(k), prk);
