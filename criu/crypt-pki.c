@@ -277,11 +277,15 @@ out:
 char *crypt_cert_subject(gnutls_x509_crt_t crt)
 {
 	gnutls_datum_t dn = {};
-	char *s;
+	char *s, *p;
 
 	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
 		return NULL;
 	s = xstrdup((char *)dn.data);
 	gnutls_free(dn.data);
+	/* a name from an image goes into the log: one line, printable */
+	for (p = s; p && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return s;
 }

@@ -97,6 +97,8 @@ static int find_cert(gnutls_x509_privkey_t key, const char *key_path, const char
 		if (!crypt_cert_id((*chain)[0], cid) && !memcmp(kid, cid, CRYPT_HASH_LEN))
 			return i;
 		crypt_chain_free(*chain, *n);
+		*chain = NULL;
+		*n = 0;
 	}
 	return -1;
 }
@@ -256,7 +258,8 @@ int crypt_sign_verify(const uint8_t *buf, size_t len, const char *name, const ui
 		return -1;
 	}
 	if (!cs->n_chain || cs->n_chain > CRYPT_MAX_CHAIN || cs->base.n_unknown_fields) {
-		pr_err("%s: malformed (%zu certificates)\n", name, cs->n_chain);
+		pr_err("%s: malformed (%zu certificates, %u unknown fields)\n", name, cs->n_chain,
+		       cs->base.n_unknown_fields);
 		goto out;
 	}
 	for (nr = 0; nr < cs->n_chain; nr++) {

@@ -55,14 +55,15 @@ img=$tmp/x/out/img
 k=(--tls-key "$pki/key.pem")
 
 # each level's cipher.img, as CRIT shows it, records the digest of its
-# parent (none for the first level), computed here from the format:
-# SHA-256("criu-encrypt v1 parent" 0x00 |C| C |P| P) over the parent's
-# cipher.img (C) and manifest.img (P), lengths as 8 bytes big-endian
+# parent (none for the first level), computed here from the format
+# (section 9): SHA-256("criu-encrypt v2 checkpoint" 0x00 |M| M mac |P| P)
+# over M and mac of the parent's cipher.img and its manifest.img (P),
+# lengths as 8 bytes big-endian
 for d in d1/2 d2/3 d3/4 b/2; do
 	lv=${d##*/} c=${d%/*}
 	for l in $(seq 1 "$lv"); do
 		crit_t show "$img/$c/$l/cipher.img" "${k[@]}" >"$tmp/ce.json" 2>"$tmp/ce.err"
-		out=$(/usr/bin/python3 - "$tmp/ce.json" "$img/$c/$((l - 1))" "$l" <<'EOF' 2>&1
+		out=$(/usr/bin/python3 - "$tmp/ce.json" "$img/$c/$((l - 1))" "$l" "$E2E_TOP/build/python" <<'EOF' 2>&1
 import base64, binascii, hashlib, json, os, struct, sys
 try:
     e = json.load(open(sys.argv[1]))["entries"][0]
@@ -80,10 +81,20 @@ try:
     rec = binascii.unhexlify(rec[2:] if rec.startswith("0x") else rec)
 except (binascii.Error, ValueError):
     rec = base64.b64decode(rec)
-def blob(name):
-    b = open(os.path.join(sys.argv[2], name), "rb").read()
-    return struct.pack(">Q", len(b)) + b
-want = hashlib.sha256(b"criu-encrypt v1 parent\0" + blob("cipher.img") + blob("manifest.img")).digest()
+# the parent's digest, from section 9's text (M and mac of its cipher.img, its manifest file)
+sys.path.insert(0, sys.argv[4])
+from pycriu import images
+def raw(name):
+    return open(os.path.join(sys.argv[2], name), "rb").read()
+def f(v):
+    return struct.pack(">H", len(v)) + v
+pe = images.pb.cipher_entry()
+pe.ParseFromString(raw("cipher.img")[12:])
+m = f(struct.pack(">I", pe.format)) + f(pe.id) + f(pe.stream.encode()) + f(pe.pages.encode())
+m += f(pe.parent) if pe.HasField("parent") else b""
+p = raw("manifest.img")
+want = hashlib.sha256(b"criu-encrypt v2 checkpoint\0" + struct.pack(">Q", len(m)) + m + pe.mac +
+                      struct.pack(">Q", len(p)) + p).digest()
 print("records its parent's digest" if rec == want else "records %s, not %s" % (rec.hex(), want.hex()))
 sys.exit(rec != want)
 EOF
